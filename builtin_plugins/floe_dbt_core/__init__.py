@@ -1,0 +1,1 @@
+"""The dbt-core runtime plugin for floe-dbt-hooks (dbtRunner, in-process)."""

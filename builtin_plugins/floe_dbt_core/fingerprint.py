@@ -1,0 +1,66 @@
+"""A cheap fingerprint of everything a parsed manifest depends on.
+
+The warm manifest is reused only while the fingerprint is unchanged: every file under the project's
+model, macro, seed, snapshot, test and analysis paths and its installed packages (path, size,
+mtime), dbt_project.yml, packages.yml, profiles.yml, the target and the vars. The values of the
+environment variables a parse read are checked separately (they are known only after parsing).
+One ``stat`` per file; no file is read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+_SKIP_DIRS = {"__pycache__", ".git"}
+
+
+def _walk(root: Path) -> Iterable[tuple[str, int, int]]:
+    stack = [str(root)]
+    while stack:
+        current = stack.pop()
+        try:
+            entries = list(os.scandir(current))
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=True):
+                if entry.name not in _SKIP_DIRS:
+                    stack.append(entry.path)
+                continue
+            try:
+                stat = entry.stat()
+            except FileNotFoundError:
+                continue
+            yield entry.path, stat.st_size, stat.st_mtime_ns
+
+
+def _file(path: Path | None) -> tuple[str, int, int] | None:
+    if path is None:
+        return None
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return (str(path), -1, -1)
+    return (str(path), stat.st_size, stat.st_mtime_ns)
+
+
+def project_fingerprint(
+    *,
+    source_paths: Iterable[Path],
+    files: Iterable[Path | None],
+    settings: Mapping[str, Any],
+) -> str:
+    """A hex digest that changes whenever anything the parse depends on changes."""
+    digest = hashlib.blake2b(digest_size=16)
+    for root in sorted(set(source_paths)):
+        for item in sorted(_walk(root)):
+            digest.update(repr(item).encode())
+    for file in files:
+        digest.update(repr(_file(file)).encode())
+    digest.update(json.dumps(settings, sort_keys=True, default=str).encode())
+    return digest.hexdigest()

@@ -1,0 +1,281 @@
+"""One dbt-core invocation through dbtRunner: serialised, warm, isolated, and mapped to results.
+
+* dbt keeps global state (flags, adapters, the invocation context), so every invocation in the
+  process holds one process-wide lock: concurrent calls queue, they never interleave.
+* dbt runs with the project directory as working directory, as if ``dbt`` were started there, so
+  relative paths in profiles (a DuckDB file) land in the project whoever calls.
+* Warm: the parsed manifest is kept per project and handed to dbtRunner while the project's
+  fingerprint is unchanged, so repeated invocations skip import and parse. Before reuse, the
+  per-node compile state dbt leaves behind is cleared (dbt would otherwise skip re-injecting
+  ephemeral CTEs into freshly rendered SQL).
+* After every invocation the DuckDB environment dbt-duckdb caches at class level is closed, so
+  the next invocation (or another process) sees the database file as it is now.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+import attrs
+
+from floe_dbt_core.events import CallbackBridge, Emit
+from floe_dbt_core.fingerprint import project_fingerprint
+from floe_dbt_core.results import error_from_dbt, node_results
+from floe_dbt_hooks.models import InvocationRequest, InvocationResult, RunRequest
+from floe_dbt_hooks.project import (
+    DBTProject,
+    ProfileTarget,
+    invocation_target_path,
+    load_profile_target,
+    load_project,
+)
+
+RUNTIME = "core"
+_DBT_LOCK = threading.RLock()
+"""Held for the whole of every dbtRunner call in this process."""
+
+_Result = TypeVar("_Result", bound=InvocationResult)
+
+
+@attrs.define
+class _WarmManifest:
+    key: str
+    manifest: Any
+    manifest_path: Path
+    env: Mapping[str, str | None]
+
+    def fresh(self, key: str) -> bool:
+        return self.key == key and all(os.environ.get(k) == v for k, v in self.env.items())
+
+
+_warm: dict[Path, _WarmManifest] = {}
+
+
+def forget_warm_manifests() -> None:
+    """Drop every kept manifest (tests and long-lived hosts that want the memory back)."""
+    with _DBT_LOCK:
+        _warm.clear()
+
+
+@contextlib.contextmanager
+def _working_directory(path: Path) -> Iterator[None]:
+    previous = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(previous)
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    """An advisory lock shared with other processes using the same project."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _common_args(
+    request: InvocationRequest, project: DBTProject, profile: ProfileTarget
+) -> list[str]:
+    args = [
+        "--project-dir", str(project.project_dir),
+        "--profiles-dir", str(profile.profiles_dir),
+        "--target", profile.target,
+        "--log-level", "none",
+        "--no-use-colors",
+        "--no-send-anonymous-usage-stats",
+    ]
+    if request.vars:
+        args += ["--vars", json.dumps(dict(request.vars))]
+    return args
+
+
+def _command_args(
+    command: str,
+    request: InvocationRequest,
+    target_path: Path,
+    *,
+    write_json: bool,
+) -> list[str]:
+    words = ["docs", "generate"] if command == "docs" else [command]
+    args = [*words, "--target-path", str(target_path)]
+    if request.isolate or request.target_path is not None:
+        args += ["--log-path", str(target_path)]
+    if command != "docs":
+        for selection in request.select:
+            args += ["--select", selection]
+        for exclusion in request.exclude:
+            args += ["--exclude", exclusion]
+        if request.selector:
+            args += ["--selector", request.selector]
+    if request.threads is not None:
+        args += ["--threads", str(request.threads)]
+    if isinstance(request, RunRequest) and request.full_refresh and command in (
+        "run", "build", "seed"
+    ):
+        args.append("--full-refresh")
+    if not write_json:
+        args.append("--no-write-json")
+    return args
+
+
+def _ensure_deps(project: DBTProject, bridge: CallbackBridge) -> None:
+    """Run ``dbt deps`` when the project declares packages that are not installed yet."""
+    if project.packages_file is None:
+        return
+    installed = project.packages_install_path
+    if installed.is_dir() and any(installed.iterdir()):
+        return
+    from dbt.cli.main import dbtRunner
+
+    args = ["deps", "--project-dir", str(project.project_dir), "--log-level", "none",
+            "--no-use-colors", "--no-send-anonymous-usage-stats"]
+    outcome = dbtRunner(callbacks=[bridge]).invoke(args)
+    if not outcome.success:
+        raise error_from_dbt(outcome.exception, bridge.errors, project.packages_file)
+
+
+def _reset_compiled_state(manifest: Any) -> None:
+    """Clear what a previous compile left on the shared manifest's nodes."""
+    for node in manifest.nodes.values():
+        if hasattr(node, "extra_ctes_injected"):
+            node.extra_ctes_injected = False
+            node.extra_ctes = []
+            node.compiled = False
+            node.compiled_code = None
+
+
+def _warm_manifest(
+    request: InvocationRequest,
+    project: DBTProject,
+    profile: ProfileTarget,
+    common: list[str],
+    bridge: CallbackBridge,
+) -> _WarmManifest:
+    key = project_fingerprint(
+        source_paths=(*project.source_paths, project.packages_install_path),
+        files=(project.project_file, project.packages_file, profile.profiles_file),
+        settings={"target": profile.target, "vars": dict(request.vars)},
+    )
+    cached = _warm.get(project.project_dir)
+    if cached is not None and cached.fresh(key):
+        _reset_compiled_state(cached.manifest)
+        return cached
+    _warm.pop(project.project_dir, None)
+    from dbt.cli.main import dbtRunner
+
+    parse_path = project.target_path / "floe" / "parse"
+    with _file_lock(parse_path / ".lock"):
+        outcome = dbtRunner(callbacks=[bridge]).invoke(
+            ["parse", "--target-path", str(parse_path), "--log-path", str(parse_path), *common]
+        )
+    if not outcome.success or outcome.result is None:
+        raise error_from_dbt(outcome.exception, bridge.errors, project.project_file)
+    manifest = outcome.result
+    env = {name: os.environ.get(name) for name in getattr(manifest, "env_vars", {})}
+    entry = _WarmManifest(
+        key=key, manifest=manifest, manifest_path=parse_path / "manifest.json", env=env
+    )
+    _warm[project.project_dir] = entry
+    return entry
+
+
+def _release_connections(adapter_type: str) -> None:
+    """Close the DuckDB database dbt-duckdb keeps open between invocations."""
+    if adapter_type != "duckdb":
+        return
+    try:
+        from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+    except ImportError:
+        return
+    with DuckDBConnectionManager._LOCK:
+        environment = DuckDBConnectionManager._ENV
+        DuckDBConnectionManager._ENV = None
+    if environment is not None:
+        with contextlib.suppress(Exception):
+            environment.close()
+
+
+def invoke(
+    request: InvocationRequest, command: str, *, emit: Emit, result_cls: type[_Result]
+) -> _Result:
+    """Run ``command`` for ``request`` on dbt-core and return the framework's result."""
+    started = time.perf_counter()
+    project = load_project(request.project_dir)
+    profile = load_profile_target(project, request.profiles_dir, request.target)
+    target_path = invocation_target_path(project, request)
+    target_path.mkdir(parents=True, exist_ok=True)
+    bridge = CallbackBridge(request.invocation_id, RUNTIME, emit)
+    common = _common_args(request, project, profile)
+    warm: _WarmManifest | None = None
+    with _DBT_LOCK, _working_directory(project.project_dir):
+        try:
+            from dbt.cli.main import dbtRunner
+
+            _ensure_deps(project, bridge)
+            if request.reuse_manifest:
+                warm = _warm_manifest(request, project, profile, common, bridge)
+            write_json = warm is None or command in ("compile", "docs")
+            args = _command_args(command, request, target_path, write_json=write_json)
+            runner = dbtRunner(manifest=warm.manifest if warm else None, callbacks=[bridge])
+            outcome = runner.invoke([*args, *common])
+        finally:
+            _release_connections(profile.adapter_type)
+
+    execution: Any = outcome.result if hasattr(outcome.result, "results") else None
+    if outcome.exception is not None or (not outcome.success and execution is None
+                                         and command != "docs"):
+        raise error_from_dbt(outcome.exception, bridge.errors, project.project_file)
+
+    manifest_path = target_path / "manifest.json"
+    run_results_path: Path | None = target_path / "run_results.json"
+    if warm is not None and not write_json:
+        if execution is not None:
+            execution.write(str(run_results_path))
+        if warm.manifest_path != manifest_path and warm.manifest_path.is_file():
+            shutil.copyfile(warm.manifest_path, manifest_path)
+    if run_results_path is not None and not run_results_path.is_file():
+        run_results_path = None
+    catalog_path = target_path / "catalog.json"
+    return result_cls(
+        success=bool(outcome.success),
+        command=command,
+        runtime=RUNTIME,
+        invocation_id=request.invocation_id,
+        project_dir=project.project_dir,
+        target=profile.target,
+        target_path=target_path,
+        manifest_path=manifest_path if manifest_path.is_file() else None,
+        run_results_path=run_results_path,
+        catalog_path=catalog_path if catalog_path.is_file() else None,
+        elapsed_time=time.perf_counter() - started,
+        nodes=node_results(execution, project.project_dir) if execution is not None else (),
+        metadata={
+            "dbt_version": _dbt_version(),
+            "adapter_type": profile.adapter_type,
+            "profile": profile.profile,
+            "project_name": project.name,
+            "warm_manifest": warm is not None,
+            "warnings": list(bridge.warnings),
+        },
+    )
+
+
+def _dbt_version() -> str:
+    from dbt.version import __version__
+
+    return str(__version__)

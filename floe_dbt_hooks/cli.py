@@ -1,0 +1,275 @@
+"""``floe-dbt``: dbt's commands and flags, served through the hook framework.
+
+Exit codes follow dbt: 0 when everything succeeded, 1 when a model or test failed, 2 when the
+invocation could not run (bad project, profile, config, plugin, runtime, or an engine crash).
+With ``--output json`` stdout holds exactly one JSON document (the whole result model, or
+``{"error": ...}``); progress and warnings always go to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from floe_dbt_hooks.errors import DBTConfigurationError, FloeDBTError
+
+EXIT_OK, EXIT_FAILURES, EXIT_ERROR = 0, 1, 2
+RUN_COMMANDS = ("run", "test", "build", "seed", "snapshot")
+
+
+def _add_project_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--project-dir", default=".", help="folder holding dbt_project.yml")
+    parser.add_argument("--profiles-dir", default=None, help="folder holding profiles.yml")
+    parser.add_argument("-t", "--target", default=None, help="profile target to use")
+    parser.add_argument("--target-path", default=None, help="where artifacts are written")
+    parser.add_argument("--vars", default=None, help="YAML mapping of project variables")
+    parser.add_argument("--runtime", default=None, help="runtime to use: core, fusion, ...")
+    parser.add_argument("--output", choices=("text", "json"), default="text")
+    parser.add_argument(
+        "-p", dest="plugin_options", action="append", default=[], metavar="no:NAME",
+        help="disable a plugin by name (repeatable)",
+    )
+    fallback = parser.add_mutually_exclusive_group()
+    fallback.add_argument("--no-fallback", dest="fallback", action="store_false", default=None,
+                          help="strict: fail instead of falling back to another runtime")
+    fallback.add_argument("--fallback", dest="fallback", action="store_true",
+                          help="allow falling back to dbt-core (the default)")
+    parser.add_argument("--isolate", action="store_true",
+                        help="write artifacts under <target>/floe/<invocation-id>")
+
+
+def _add_selection_flags(parser: argparse.ArgumentParser, *, full_refresh: bool) -> None:
+    parser.add_argument("-s", "--select", "-m", "--models", dest="select", nargs="+",
+                        action="extend", default=[], help="node selection (dbt syntax)")
+    parser.add_argument("--exclude", nargs="+", action="extend", default=[])
+    parser.add_argument("--selector", default=None, help="a named selector from selectors.yml")
+    parser.add_argument("--threads", type=int, default=None)
+    if full_refresh:
+        parser.add_argument("--full-refresh", "-f", action="store_true")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="floe-dbt",
+        description="Run dbt projects through interchangeable runtimes (dbt-core, dbt Fusion).",
+    )
+    parser.add_argument("--version", action="store_true", help="print versions and exit")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    compile_ = commands.add_parser("compile", help="parse and compile the project")
+    _add_project_flags(compile_)
+    _add_selection_flags(compile_, full_refresh=False)
+    for name in RUN_COMMANDS:
+        sub = commands.add_parser(name, help=f"dbt {name}")
+        _add_project_flags(sub)
+        _add_selection_flags(sub, full_refresh=name in ("run", "build", "seed"))
+    docs = commands.add_parser("docs", help="dbt docs generate (writes catalog.json)")
+    docs.add_argument("action", choices=("generate",))
+    _add_project_flags(docs)
+    docs.add_argument("--threads", type=int, default=None)
+    plugins = commands.add_parser("plugins", help="list plugins and runtimes")
+    _add_project_flags(plugins)
+    artifacts = commands.add_parser("artifacts", help="print or write an artifact")
+    artifacts.add_argument("kind", choices=("manifest", "run-results", "catalog"))
+    artifacts.add_argument("--write", metavar="PATH", default=None,
+                           help="write the artifact to PATH (atomically) instead of printing it")
+    _add_project_flags(artifacts)
+    return parser
+
+
+def _disabled(options: Sequence[str]) -> list[str]:
+    names = []
+    for option in options:
+        if not option.startswith("no:") or len(option) == 3:
+            raise DBTConfigurationError(
+                f"unknown -p option {option!r}", hint="use -p no:NAME to disable plugin NAME"
+            )
+        names.append(option[3:])
+    return names
+
+
+def _parse_vars(text: str | None) -> dict[str, Any]:
+    if not text:
+        return {}
+    import yaml
+
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise DBTConfigurationError(
+            f"--vars is not valid YAML: {exc}", hint="pass a mapping, e.g. --vars '{key: value}'"
+        ) from exc
+    if not isinstance(value, dict):
+        raise DBTConfigurationError(
+            "--vars must be a YAML mapping", hint="pass a mapping, e.g. --vars '{key: value}'"
+        )
+    return value
+
+
+def _configure_logging() -> None:
+    logger = logging.getLogger("floe_dbt_hooks")
+    if logger.handlers:
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_KeyValueFormatter())
+    logger.addHandler(handler)
+    logger.setLevel(logging.WARNING)
+    logger.propagate = False
+
+
+class _KeyValueFormatter(logging.Formatter):
+    """``warning: event key=value ...`` from the fields structlog passed as ``extra``."""
+
+    _STANDARD = set(vars(logging.makeLogRecord({})))
+
+    def format(self, record: logging.LogRecord) -> str:
+        fields = " ".join(
+            f"{key}={value}" for key, value in vars(record).items()
+            if key not in self._STANDARD and value is not None and key != "message"
+        )
+        return f"{record.levelname.lower()}: {record.getMessage()} {fields}".rstrip()
+
+
+def _emit_json(data: Any) -> None:
+    json.dump(data, sys.stdout, indent=2, default=str)
+    sys.stdout.write("\n")
+
+
+def _run(args: argparse.Namespace) -> int:
+    from floe_dbt_hooks.manager import create_plugin_manager
+    from floe_dbt_hooks.models import CompileRequest, RunRequest, to_dict
+    from floe_dbt_hooks.progress import ProgressReporter, summary_table
+
+    disable = _disabled(args.plugin_options)
+    project_dir = Path(args.project_dir)
+    if args.command == "plugins":
+        return _plugins(args, create_plugin_manager(
+            project_dir if project_dir.is_dir() else None, runtime=args.runtime,
+            fallback=args.fallback, disable=disable,
+        ))
+    if args.command == "artifacts":
+        return _artifacts(args, disable)
+
+    reporter = ProgressReporter()
+    pm = create_plugin_manager(
+        project_dir, runtime=args.runtime, fallback=args.fallback, disable=disable,
+        plugins=[reporter],
+    )
+    common: dict[str, Any] = {
+        "project_dir": project_dir,
+        "profiles_dir": args.profiles_dir,
+        "target": args.target,
+        "target_path": args.target_path,
+        "vars": _parse_vars(args.vars),
+        "threads": args.threads,
+        "runtime": args.runtime,
+        "fallback": args.fallback,
+        "isolate": args.isolate,
+        "reuse_manifest": False,
+    }
+    if args.command != "docs":
+        common.update(select=args.select, exclude=args.exclude, selector=args.selector)
+    if args.command == "compile":
+        result = pm.hook.dbt_compile(request=CompileRequest(**common))
+    else:
+        result = pm.hook.dbt_run(request=RunRequest(
+            command=args.command, full_refresh=getattr(args, "full_refresh", False), **common
+        ))
+    reporter.finish()
+    if args.output == "json":
+        _emit_json(to_dict(result))
+    else:
+        print(summary_table(result))
+    if result.success:
+        return EXIT_OK
+    return EXIT_FAILURES if result.failures else EXIT_ERROR
+
+
+def _plugins(args: argparse.Namespace, pm: Any) -> int:
+    from floe_dbt_hooks.models import to_dict
+
+    runtimes = sorted(pm.hook.dbt_runtime_info(), key=lambda info: info.name)
+    origins = [pm.origins[name] for name in sorted(pm.origins)]
+    if args.output == "json":
+        _emit_json({
+            "plugins": [to_dict(origin) for origin in origins],
+            "runtimes": [to_dict(info) for info in runtimes],
+            "load_errors": [to_dict(error) for error in pm.load_errors],
+            "config": {"runtime": pm.config.runtime, "fallback": pm.config.fallback,
+                       "disable": list(pm.config.disable), "source": pm.config.source},
+        })
+        return EXIT_OK
+    print("plugins:")
+    for origin in origins:
+        print(f"  {origin.name:<28} {origin.describe()}")
+    for error in pm.load_errors:
+        print(f"  {error.name:<28} FAILED: {error.describe()}")
+    print("runtimes:")
+    for info in runtimes:
+        state = "available" if info.available else f"unavailable: {info.reason}"
+        selected = " (selected)" if info.name == pm.config.runtime else ""
+        print(f"  {info.name}{selected}: {info.version or '-'}, {state}")
+        print(f"    parallel execution: {'yes' if info.supports_parallel_execution else 'no'}, "
+              f"SQL linting: {'yes' if info.supports_sql_linting else 'no'}, "
+              f"adapters: {', '.join(info.adapters) or '-'}")
+    return EXIT_OK
+
+
+def _artifacts(args: argparse.Namespace, disable: list[str]) -> int:
+    from floe_dbt_hooks.api import DBTFacade
+    from floe_dbt_hooks.fsutil import atomic_write_bytes
+
+    facade = DBTFacade(runtime=args.runtime, disable=disable)
+    kind = args.kind.replace("-", "_")
+    path = facade.artifact_path(kind, args.project_dir, args.target_path)
+    from floe_dbt_hooks.artifacts import load_artifact
+
+    load_artifact(path)
+    if args.write:
+        atomic_write_bytes(Path(args.write), path.read_bytes())
+        print(f"wrote {args.write} from {path}", file=sys.stderr)
+    else:
+        sys.stdout.write(path.read_text(encoding="utf-8"))
+        sys.stdout.write("\n")
+    return EXIT_OK
+
+
+def _version() -> int:
+    from importlib.metadata import PackageNotFoundError, version
+
+    for name in ("floe-dbt-hooks", "dbt-core", "pluggy"):
+        try:
+            print(f"{name} {version(name)}")
+        except PackageNotFoundError:
+            print(f"{name} not installed")
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``floe-dbt``; returns the exit code (the console script exits with it)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.version:
+        return _version()
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return EXIT_ERROR
+    _configure_logging()
+    try:
+        return _run(args)
+    except FloeDBTError as error:
+        if getattr(args, "output", "text") == "json":
+            _emit_json({"error": error.to_dict()})
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,250 @@
+"""``create_plugin_manager()``: the one place that loads, blocks and checks plugins.
+
+Plugins come from three places, in this order:
+
+1. built-ins, by import (the dbt-core runtime, the Fusion runtime, strict mode);
+2. the ``floe.dbt`` entry-point group, unless ``FLOE_DBT_DISABLE_PLUGIN_AUTOLOAD`` is set;
+3. the project's own ``floe_hooks.py`` next to ``dbt_project.yml`` (like pytest's conftest.py).
+
+Blocked names (``-p no:NAME``, ``FLOE_DBT_DISABLE``, ``plugins.disable``) are never imported. A plugin
+that fails to import is reported with its distribution and version; the others still load unless
+strict plugin loading is on. Unknown hook names are rejected with the plugin's origin.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+import os
+import sys
+import traceback
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, Literal
+
+import attrs
+import pluggy
+
+from floe_dbt_hooks import hookspecs
+from floe_dbt_hooks._markers import NAME
+from floe_dbt_hooks.config import FloeConfig, load_config
+from floe_dbt_hooks.errors import DBTConfigurationError
+
+PROJECT_HOOKS_FILE = "floe_hooks.py"
+PROJECT_HOOKS_NAME = "floe_hooks"
+DISPATCH_NAME = "floe_dbt_dispatch"
+
+BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
+    ("floe_dbt_core", "floe_dbt_core.plugin:CoreRuntime"),
+    ("floe_dbt_strict", "floe_dbt_hooks.strict:StrictFallback"),
+)
+"""(plugin name, "module:factory") pairs registered before anything else."""
+
+OriginKind = Literal["framework", "builtin", "entrypoint", "project", "api"]
+
+
+@attrs.frozen(kw_only=True)
+class PluginOrigin:
+    """Where a registered plugin came from, for ``floe-dbt plugins`` and error messages."""
+
+    name: str
+    kind: OriginKind
+    module: str | None = None
+    distribution: str | None = None
+    version: str | None = None
+    path: Path | None = None
+
+    def describe(self) -> str:
+        if self.kind == "entrypoint":
+            return f"entry point from {self.distribution} {self.version}"
+        if self.kind == "project":
+            return f"project file {self.path}"
+        return self.kind
+
+
+@attrs.frozen(kw_only=True)
+class PluginLoadError:
+    """A plugin that could not be loaded; kept so ``floe-dbt plugins`` can show it."""
+
+    name: str
+    distribution: str | None
+    version: str | None
+    error: str
+
+    def describe(self) -> str:
+        dist = f"{self.distribution} {self.version}" if self.distribution else "unknown distribution"
+        return f"plugin '{self.name}' from {dist} failed to load: {self.error}"
+
+
+class FloePluginManager(pluggy.PluginManager):
+    """A pluggy manager that remembers its config and where each plugin came from."""
+
+    def __init__(self, config: FloeConfig, project_dir: Path | None) -> None:
+        super().__init__(NAME)
+        self.config = config
+        self.project_dir = project_dir
+        self.origins: dict[str, PluginOrigin] = {}
+        self.load_errors: list[PluginLoadError] = []
+
+    def register_with_origin(self, plugin: object, origin: PluginOrigin) -> None:
+        self.register(plugin, name=origin.name)
+        self.origins[origin.name] = origin
+
+
+def create_plugin_manager(
+    project_dir: str | Path | None = None,
+    *,
+    config: FloeConfig | None = None,
+    runtime: str | None = None,
+    fallback: bool | None = None,
+    disable: Iterable[str] = (),
+    plugins: Iterable[object] = (),
+    autoload: bool | None = None,
+    strict_plugins: bool | None = None,
+) -> FloePluginManager:
+    """A fresh plugin manager for ``project_dir`` with every plugin discovered and configured.
+
+    ``runtime``, ``fallback`` and ``disable`` override the floe config; ``plugins`` are extra plugin
+    objects registered after entry points and before the project's ``floe_hooks.py``.
+    """
+    root = Path(project_dir).expanduser().resolve() if project_dir is not None else None
+    if config is None:
+        config = load_config(
+            root if root is not None and root.is_dir() else None,
+            runtime=runtime,
+            fallback=fallback,
+            disable=disable,
+            strict_plugins=strict_plugins,
+        )
+    pm = FloePluginManager(config, root)
+    pm.add_hookspecs(hookspecs)
+    for name in config.disable:
+        pm.set_blocked(name)
+
+    from floe_dbt_hooks.dispatch import Dispatcher
+
+    pm.register_with_origin(Dispatcher(pm), PluginOrigin(name=DISPATCH_NAME, kind="framework"))
+    _register_builtins(pm)
+    if autoload is None:
+        autoload = not os.environ.get("FLOE_DBT_DISABLE_PLUGIN_AUTOLOAD")
+    if autoload:
+        _register_entry_points(pm)
+    for index, plugin in enumerate(plugins):
+        name = getattr(plugin, "name", None) or f"api-plugin-{index}-{type(plugin).__name__}"
+        if not pm.is_blocked(name):
+            pm.register_with_origin(
+                plugin, PluginOrigin(name=name, kind="api", module=type(plugin).__module__)
+            )
+    if root is not None:
+        _register_project_hooks(pm, root)
+    _check_unknown_hooks(pm)
+    pm.hook.dbt_configure.call_historic(kwargs={"config": config, "hook": pm.hook})
+    return pm
+
+
+def _register_builtins(pm: FloePluginManager) -> None:
+    for name, target in BUILTIN_PLUGINS:
+        if pm.is_blocked(name):
+            continue
+        module_name, _, factory = target.partition(":")
+        module = importlib.import_module(module_name)
+        pm.register_with_origin(
+            getattr(module, factory)(),
+            PluginOrigin(name=name, kind="builtin", module=module_name),
+        )
+
+
+def _instantiate(obj: Any) -> object:
+    """Entry points may name a module, a plugin class (instantiated with no arguments) or an
+    instance."""
+    return obj() if isinstance(obj, type) else obj
+
+
+def _register_entry_points(pm: FloePluginManager) -> None:
+    from importlib.metadata import entry_points
+
+    seen: set[str] = set()
+    for ep in entry_points(group=NAME):
+        if ep.name in seen or pm.is_blocked(ep.name) or pm.has_plugin(ep.name):
+            continue
+        seen.add(ep.name)
+        dist = ep.dist.name if ep.dist is not None else None
+        version = ep.dist.version if ep.dist is not None else None
+        try:
+            plugin = _instantiate(ep.load())
+            pm.register_with_origin(
+                plugin,
+                PluginOrigin(
+                    name=ep.name, kind="entrypoint", module=ep.module,
+                    distribution=dist, version=version,
+                ),
+            )
+        except Exception as exc:
+            failure = PluginLoadError(
+                name=ep.name, distribution=dist, version=version,
+                error=f"{type(exc).__name__}: {exc}",
+            )
+            if pm.config.strict_plugins:
+                raise DBTConfigurationError(
+                    failure.describe(),
+                    hint=f"fix or uninstall {dist}, or block it with -p no:{ep.name} "
+                    "(strict plugin loading is on)",
+                ) from exc
+            pm.load_errors.append(failure)
+            from floe_dbt_hooks.log import get_logger
+
+            get_logger().warning(
+                "plugin_load_failed", plugin=ep.name, distribution=dist, version=version,
+                error=failure.error, hint=f"block it with -p no:{ep.name}",
+            )
+
+
+def _register_project_hooks(pm: FloePluginManager, root: Path) -> None:
+    path = root / PROJECT_HOOKS_FILE
+    if pm.is_blocked(PROJECT_HOOKS_NAME) or not path.is_file():
+        return
+    digest = hashlib.sha1(str(path).encode(), usedforsecurity=False).hexdigest()[:12]
+    module_name = f"floe_hooks_{digest}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise DBTConfigurationError(f"cannot import {path}", file_path=path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        del sys.modules[module_name]
+        line = next(
+            (f.lineno for f in reversed(traceback.extract_tb(exc.__traceback__))
+             if Path(f.filename) == path),
+            getattr(exc, "lineno", None),
+        )
+        raise DBTConfigurationError(
+            f"{PROJECT_HOOKS_FILE} failed to import: {type(exc).__name__}: {exc}",
+            file_path=path,
+            line=line,
+            hint=f"fix the error, or skip the file with -p no:{PROJECT_HOOKS_NAME}",
+        ) from exc
+    pm.register_with_origin(
+        module, PluginOrigin(name=PROJECT_HOOKS_NAME, kind="project", module=module_name, path=path)
+    )
+
+
+def _check_unknown_hooks(pm: FloePluginManager) -> None:
+    """Reject implementations of hooks that do not exist, naming the plugin and the hook."""
+    for hook_name, caller in vars(pm.hook).items():
+        if not isinstance(caller, pluggy.HookCaller) or caller.has_spec():
+            continue
+        for impl in caller.get_hookimpls():
+            if impl.optionalhook:
+                continue
+            origin = pm.origins.get(impl.plugin_name)
+            where = origin.describe() if origin else impl.plugin_name
+            known = ", ".join(sorted(n for n in dir(hookspecs) if n.startswith("dbt_")))
+            raise DBTConfigurationError(
+                f"plugin '{impl.plugin_name}' ({where}) implements unknown hook '{hook_name}'",
+                file_path=origin.path if origin else None,
+                hint=f"known hooks: {known}; mark an optional hook with "
+                "@hookimpl(optionalhook=True)",
+            )

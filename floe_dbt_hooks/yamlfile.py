@@ -1,0 +1,45 @@
+"""Read YAML files the way users need when they are wrong: the error names the file and line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from floe_dbt_hooks.errors import DBTConfigurationError
+
+
+def load_yaml_mapping(path: Path) -> dict[str, Any]:
+    """The top-level mapping of a YAML file; an empty file is an empty mapping."""
+    import yaml
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise DBTConfigurationError(f"file not found: {path}", file_path=path) from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DBTConfigurationError(
+            f"cannot read {path}: {exc}", file_path=path, hint="check the file's permissions "
+            "and that it is UTF-8 text"
+        ) from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise DBTConfigurationError(
+            f"{path.name} is not valid YAML: {problem}",
+            file_path=path,
+            line=line,
+            original_message=str(exc),
+            hint="fix the YAML syntax at the line shown (indentation, a missing ':' or quote)",
+        ) from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise DBTConfigurationError(
+            f"{path.name} must contain a mapping at the top level, got {type(data).__name__}",
+            file_path=path,
+            line=1,
+        )
+    return data

@@ -1,0 +1,122 @@
+#!/usr/bin/env python3
+"""Set up everything from a bare Python and run the project's two jobs.
+
+    python3 scripts/bootstrap.py example   # set up, then build examples/jaffle_shop on DuckDB
+    python3 scripts/bootstrap.py test      # set up, then ruff, mypy --strict and all tests
+
+Set-up is idempotent and cached: the virtual environment in ``.venv`` is (re)installed only when
+pyproject.toml, constraints.txt or this script change (a stamp file records their hash), and pip's
+own cache serves repeated downloads. Standard library only: this runs before anything is installed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV = Path(os.environ.get("FLOE_DEV_VENV", ROOT / ".venv"))
+STAMP = VENV / ".floe-setup-stamp"
+SETUP_INPUTS = (
+    ROOT / "pyproject.toml",
+    ROOT / "constraints.txt",
+    Path(__file__).resolve(),
+    *sorted((ROOT / "contrib").glob("*/pyproject.toml")),
+)
+INSTALL_TIMEOUT = 1800
+STEP_TIMEOUT = 3600
+
+
+def _bin(name: str) -> Path:
+    return VENV / "bin" / name
+
+
+def _run(argv: list[str], *, timeout: float = STEP_TIMEOUT, env: dict[str, str] | None = None,
+         cwd: Path = ROOT) -> int:
+    print("+", " ".join(argv), flush=True)
+    process = subprocess.Popen(argv, cwd=cwd, env=env, start_new_session=True)
+    try:
+        return process.wait(timeout=timeout)
+    except BaseException:
+        import signal
+
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        raise
+
+
+def _setup_hash() -> str:
+    digest = hashlib.sha256(sys.version.encode())
+    for path in SETUP_INPUTS:
+        digest.update(str(path.relative_to(ROOT)).encode())
+        digest.update(path.read_bytes() if path.exists() else b"-")
+    return digest.hexdigest()
+
+
+def ensure_venv() -> None:
+    """Create .venv and install the project, its dev tools and the contrib plugins, pinned."""
+    wanted = _setup_hash()
+    if STAMP.is_file() and STAMP.read_text() == wanted and _bin("python").exists():
+        print(f"set-up is current ({VENV})", flush=True)
+        return
+    if not _bin("python").exists():
+        venv.EnvBuilder(with_pip=True, clear=True).create(VENV)
+    packages = ["-e", f"{ROOT}[dev]"]
+    for contrib in sorted((ROOT / "contrib").glob("*/pyproject.toml")):
+        packages += ["-e", str(contrib.parent)]
+    code = _run(
+        [str(_bin("python")), "-m", "pip", "install", "--disable-pip-version-check",
+         "-c", str(ROOT / "constraints.txt"), *packages],
+        timeout=INSTALL_TIMEOUT,
+    )
+    if code != 0:
+        sys.exit(f"installing into {VENV} failed (exit {code}); see pip's output above")
+    STAMP.write_text(wanted)
+
+
+def child_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PATH"] = f"{VENV / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+    env["DO_NOT_TRACK"] = "1"
+    env.pop("PYTHONPATH", None)
+    return env
+
+
+def run_example() -> int:
+    return _run(
+        [str(_bin("floe-dbt")), "build", "--project-dir", str(ROOT / "examples" / "jaffle_shop")],
+        env=child_env(),
+    )
+
+
+def run_tests(extra: list[str]) -> int:
+    env = child_env()
+    for argv in (
+        [str(_bin("ruff")), "check", "."],
+        [str(_bin("mypy"))],
+    ):
+        code = _run(argv, env=env)
+        if code != 0:
+            return code
+    workers = os.environ.get("FLOE_TEST_WORKERS", "2")
+    return _run([str(_bin("pytest")), "-n", workers, *extra], env=env)
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in ("example", "test", "setup"):
+        print(__doc__, file=sys.stderr)
+        return 2
+    ensure_venv()
+    if argv[0] == "example":
+        return run_example()
+    if argv[0] == "test":
+        return run_tests(argv[1:])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
