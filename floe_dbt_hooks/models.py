@@ -342,9 +342,6 @@ def converter() -> cattrs.Converter:
     conv.register_structure_hook(Path, lambda value, _: Path(value))
     conv.register_unstructure_hook(datetime, datetime.isoformat)
     conv.register_structure_hook(datetime, lambda value, _: datetime.fromisoformat(value))
-    conv.register_structure_hook(
-        Mapping[str, Any], lambda value, _: dict(value) if value is not None else {}
-    )
 
     def unstructure_result(cls: type[InvocationResult]) -> Any:
         base = make_dict_unstructure_fn(cls, conv)

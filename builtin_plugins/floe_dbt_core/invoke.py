@@ -152,7 +152,7 @@ def _ensure_deps(project: DBTProject, bridge: CallbackBridge) -> None:
 def _reset_compiled_state(manifest: Any) -> None:
     """Clear what a previous compile left on the shared manifest's nodes."""
     for node in manifest.nodes.values():
-        if hasattr(node, "extra_ctes_injected"):
+        if "extra_ctes_injected" in getattr(type(node), "__dataclass_fields__", {}):
             node.extra_ctes_injected = False
             node.extra_ctes = []
             node.compiled = False

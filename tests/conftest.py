@@ -1,0 +1,58 @@
+"""Shared fixtures: copies of the example project and a runner for the real ``floe-dbt`` CLI."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "examples" / "jaffle_shop"
+CLI_TIMEOUT = 300
+
+
+def copy_example(destination: Path) -> Path:
+    """A clean copy of examples/jaffle_shop without any build output."""
+    return Path(shutil.copytree(
+        EXAMPLE, destination,
+        ignore=shutil.ignore_patterns("target", "logs", "*.duckdb", "*.duckdb.wal", ".user.yml"),
+    ))
+
+
+@pytest.fixture
+def example_project(tmp_path: Path) -> Path:
+    return copy_example(tmp_path / "jaffle_shop")
+
+
+class CLIResult:
+    def __init__(self, completed: subprocess.CompletedProcess[str]) -> None:
+        self.code = completed.returncode
+        self.stdout = completed.stdout
+        self.stderr = completed.stderr
+
+    def __repr__(self) -> str:
+        return f"<exit {self.code}>\nstdout:\n{self.stdout}\nstderr:\n{self.stderr}"
+
+
+RunCLI = Callable[..., CLIResult]
+
+
+@pytest.fixture
+def floe_dbt(tmp_path: Path) -> RunCLI:
+    """Run the installed ``floe-dbt`` console script as a user would, from ``cwd``."""
+
+    def run(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> CLIResult:
+        script = Path(sys.executable).parent / "floe-dbt"
+        full_env = {**os.environ, "DO_NOT_TRACK": "1", **(env or {})}
+        completed = subprocess.run(
+            [str(script), *args], cwd=cwd or tmp_path, env=full_env, capture_output=True,
+            text=True, timeout=CLI_TIMEOUT, check=False,
+        )
+        return CLIResult(completed)
+
+    return run
