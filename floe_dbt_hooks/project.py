@@ -59,6 +59,9 @@ class ProfileTarget:
     targets: tuple[str, ...]
     threads: int | None
     env_vars: Mapping[str, str | None] = attrs.field(factory=dict)
+    database_file: Path | None = None
+    """For file databases (DuckDB): the file the target writes, relative paths resolved against
+    the project folder (runtimes run dbt there)."""
 
     @property
     def profiles_dir(self) -> Path:
@@ -235,6 +238,12 @@ def load_profile_target(
         )
     _collect_secrets(output, env, used)
     threads = output.get("threads")
+    database_file = None
+    path = output.get("path")
+    if adapter_type == "duckdb" and isinstance(path, str):
+        rendered = render_env_vars(path, env, used)
+        if rendered and rendered != ":memory:" and "://" not in rendered and ":" not in rendered[:3]:
+            database_file = project.project_dir / Path(rendered).expanduser()
     return ProfileTarget(
         profiles_file=profiles_file,
         profile=project.profile,
@@ -243,6 +252,7 @@ def load_profile_target(
         targets=tuple(sorted(outputs)),
         threads=threads if isinstance(threads, int) else None,
         env_vars=used,
+        database_file=database_file,
     )
 
 
@@ -255,3 +265,44 @@ def invocation_target_path(project: DBTProject, request: InvocationRequest) -> P
     if request.isolate:
         return project.target_path / "floe" / request.invocation_id
     return project.target_path
+
+
+def invocation_log_path(request: InvocationRequest, target_path: Path) -> Path | None:
+    """Where an invocation writes logs: beside its own artifacts when it has its own target path,
+    else None (the engine's default, ``<project>/logs``, as dbt users expect)."""
+    if request.isolate or request.target_path is not None:
+        return target_path
+    return None
+
+
+_ENV_VAR_CALL = re.compile(r"""env_var\(\s*['"]([^'"]+)['"]""")
+_ENV_SCAN_SUFFIXES = (".sql", ".yml", ".yaml", ".py", ".md", ".csv")
+_env_scan_cache: dict[Path, tuple[int, int, frozenset[str]]] = {}
+
+
+def referenced_env_vars(project: DBTProject, profile: ProfileTarget) -> frozenset[str]:
+    """Names passed to ``env_var()`` anywhere in the project, its packages or its profiles file.
+
+    Subprocess runtimes pass exactly these variables to the engine. Files are re-read only when
+    their size or mtime changed.
+    """
+    files = [project.project_file, profile.profiles_file]
+    for root in (*project.source_paths, project.packages_install_path):
+        if root.is_dir():
+            files += [p for p in root.rglob("*") if p.suffix in _ENV_SCAN_SUFFIXES]
+    names: set[str] = set()
+    for file in files:
+        try:
+            stat = file.stat()
+        except OSError:
+            continue
+        cached = _env_scan_cache.get(file)
+        if cached is None or cached[:2] != (stat.st_size, stat.st_mtime_ns):
+            try:
+                found = frozenset(_ENV_VAR_CALL.findall(file.read_text(errors="replace")))
+            except OSError:
+                continue
+            cached = (stat.st_size, stat.st_mtime_ns, found)
+            _env_scan_cache[file] = cached
+        names |= cached[2]
+    return frozenset(names)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -125,9 +124,9 @@ class RuntimeContract:
     def pm(
         self, contract_project: Path, recorder: EventRecorder,
         contract_manager_options: dict[str, Any],
-    ) -> Iterator[FloePluginManager]:
+    ) -> FloePluginManager:
         options = {"fallback": False, **contract_manager_options}
-        yield create_plugin_manager(
+        return create_plugin_manager(
             contract_project, runtime=self.runtime, plugins=[recorder], **options
         )
 
@@ -150,11 +149,13 @@ class RuntimeContract:
     ) -> None:
         info = next(i for i in pm.hook.dbt_runtime_info() if i.name == self.runtime)
         plugin = pm.get_plugin(info.plugin)
+        assert plugin is not None
         request = RunRequest(project_dir=contract_project, command="seed",
                              runtime="__nobody__", fallback=True)
         answer = plugin.dbt_run(request=request)
         if self.universal_fallback:
-            assert isinstance(answer, DBTRunResult) and answer.runtime == self.runtime
+            assert isinstance(answer, DBTRunResult)
+            assert answer.runtime == self.runtime
         else:
             assert answer is None
         assert recorder.fallbacks == [], "a runtime that was not asked must decline silently"
@@ -163,7 +164,8 @@ class RuntimeContract:
         self, pm: FloePluginManager, contract_project: Path
     ) -> None:
         result = pm.hook.dbt_compile(request=CompileRequest(project_dir=contract_project))
-        assert result.success and result.runtime == self.runtime
+        assert result.success
+        assert result.runtime == self.runtime
         assert result.declined == ()
         assert result.manifest_path is not None
         manifest = load_artifact(result.manifest_path)
@@ -273,7 +275,8 @@ class RuntimeContract:
         first = self.run(pm, contract_project, command="seed")
         second = self.run(pm, contract_project, command="run")
         assert first.target_path != second.target_path
-        assert first.run_results_path is not None and second.run_results_path is not None
+        assert first.run_results_path is not None
+        assert second.run_results_path is not None
         seeded = load_artifact(first.run_results_path)
         ran = load_artifact(second.run_results_path)
         assert {r["unique_id"] for r in seeded["results"]} == {"seed.contract.people"}

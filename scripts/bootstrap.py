@@ -27,6 +27,13 @@ SETUP_INPUTS = (
     Path(__file__).resolve(),
     *sorted((ROOT / "contrib").glob("*/pyproject.toml")),
 )
+FUSION_VENV = Path(os.environ.get("FLOE_DEV_FUSION_VENV", ROOT / ".venv-fusion"))
+FUSION_REQUIREMENT = "dbt==2.0.0rc196"
+"""The dbt Fusion engine ships as a wheel holding one executable named ``dbt``; it gets its own venv
+so it never shadows dbt-core's ``dbt`` console script."""
+DRIVER_PACKAGE = "@duckdb/node-bindings-linux-x64@1.5.6-r.1"
+"""The npm package that carries libduckdb.so 1.5.6, the DuckDB ADBC driver Fusion loads."""
+DRIVER_DIR = Path(os.environ.get("FLOE_DEV_DRIVER_DIR", ROOT / ".cache" / "adbc" / "duckdb-1.5.6"))
 INSTALL_TIMEOUT = 1800
 STEP_TIMEOUT = 3600
 
@@ -78,6 +85,56 @@ def ensure_venv() -> None:
     STAMP.write_text(wanted)
 
 
+def ensure_fusion() -> None:
+    """Install the Fusion wheel into its own venv and fetch the DuckDB ADBC driver, once."""
+    fusion = FUSION_VENV / "bin" / "dbt"
+    stamp = FUSION_VENV / ".floe-setup-stamp"
+    if not (fusion.exists() and stamp.is_file() and stamp.read_text() == FUSION_REQUIREMENT):
+        venv.EnvBuilder(with_pip=True, clear=True).create(FUSION_VENV)
+        code = _run([str(FUSION_VENV / "bin" / "python"), "-m", "pip", "install",
+                     "--disable-pip-version-check", FUSION_REQUIREMENT], timeout=INSTALL_TIMEOUT)
+        if code != 0:
+            sys.exit(f"installing {FUSION_REQUIREMENT} into {FUSION_VENV} failed (exit {code})")
+        stamp.write_text(FUSION_REQUIREMENT)
+    else:
+        print(f"dbt Fusion is current ({fusion})", flush=True)
+    driver = DRIVER_DIR / "libduckdb.so"
+    if driver.is_file():
+        print(f"DuckDB ADBC driver is current ({driver})", flush=True)
+        return
+    import shutil
+    import tarfile
+    import tempfile
+
+    npm = shutil.which("npm")
+    if npm is None:
+        sys.exit("npm is needed once to fetch the DuckDB ADBC driver for dbt Fusion "
+                 f"({DRIVER_PACKAGE}); install Node.js/npm, or put libduckdb.so in {DRIVER_DIR}")
+    with tempfile.TemporaryDirectory() as scratch:
+        code = _run([npm, "pack", DRIVER_PACKAGE, "--silent"], cwd=Path(scratch),
+                    timeout=INSTALL_TIMEOUT)
+        tarballs = list(Path(scratch).glob("*.tgz"))
+        if code != 0 or len(tarballs) != 1:
+            sys.exit(f"npm pack {DRIVER_PACKAGE} failed (exit {code})")
+        with tarfile.open(tarballs[0]) as archive:
+            member = archive.getmember("package/libduckdb.so")
+            source = archive.extractfile(member)
+            assert source is not None
+            DRIVER_DIR.mkdir(parents=True, exist_ok=True)
+            partial = DRIVER_DIR / ".libduckdb.so.partial"
+            with open(partial, "wb") as out:
+                shutil.copyfileobj(source, out)
+            os.replace(partial, driver)
+
+
+def fusion_env() -> dict[str, str]:
+    """How the tests find the engine: the same settings a user would set."""
+    return {
+        "FLOE_DBT_FUSION_BIN": str(FUSION_VENV / "bin" / "dbt"),
+        "ADBC_DRIVER_PATH": str(DRIVER_DIR),
+    }
+
+
 def child_env() -> dict[str, str]:
     env = dict(os.environ)
     env["PATH"] = f"{VENV / 'bin'}{os.pathsep}{env.get('PATH', '')}"
@@ -94,7 +151,7 @@ def run_example() -> int:
 
 
 def run_tests(extra: list[str]) -> int:
-    env = child_env()
+    env = {**child_env(), **fusion_env()}
     for argv in (
         [str(_bin("ruff")), "check", "."],
         [str(_bin("mypy"))],
@@ -107,13 +164,17 @@ def run_tests(extra: list[str]) -> int:
 
 
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in ("example", "test", "setup"):
+    if not argv or argv[0] not in ("example", "test", "setup", "setup-fusion"):
         print(__doc__, file=sys.stderr)
         return 2
     ensure_venv()
+    if argv[0] == "setup-fusion":
+        ensure_fusion()
+        return 0
     if argv[0] == "example":
         return run_example()
     if argv[0] == "test":
+        ensure_fusion()
         return run_tests(argv[1:])
     return 0
 

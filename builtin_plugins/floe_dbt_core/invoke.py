@@ -15,8 +15,6 @@
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import json
 import os
 import shutil
 import threading
@@ -30,7 +28,9 @@ import attrs
 from floe_dbt_core.events import CallbackBridge, Emit
 from floe_dbt_core.fingerprint import project_fingerprint
 from floe_dbt_core.results import error_from_dbt, node_results
-from floe_dbt_hooks.models import InvocationRequest, InvocationResult, RunRequest
+from floe_dbt_hooks.dbt_flags import request_flags
+from floe_dbt_hooks.locks import database_lock, file_lock
+from floe_dbt_hooks.models import InvocationRequest, InvocationResult
 from floe_dbt_hooks.project import (
     DBTProject,
     ProfileTarget,
@@ -76,61 +76,11 @@ def _working_directory(path: Path) -> Iterator[None]:
         os.chdir(previous)
 
 
-@contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    """An advisory lock shared with other processes using the same project."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+b") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+_QUIET = ["--log-level", "none", "--no-use-colors", "--no-send-anonymous-usage-stats"]
 
 
-def _common_args(
-    request: InvocationRequest, project: DBTProject, profile: ProfileTarget
-) -> list[str]:
-    args = [
-        "--project-dir", str(project.project_dir),
-        "--profiles-dir", str(profile.profiles_dir),
-        "--target", profile.target,
-        "--log-level", "none",
-        "--no-use-colors",
-        "--no-send-anonymous-usage-stats",
-    ]
-    if request.vars:
-        args += ["--vars", json.dumps(dict(request.vars))]
-    return args
-
-
-def _command_args(
-    command: str,
-    request: InvocationRequest,
-    target_path: Path,
-    *,
-    write_json: bool,
-) -> list[str]:
-    words = ["docs", "generate"] if command == "docs" else [command]
-    args = [*words, "--target-path", str(target_path)]
-    if request.isolate or request.target_path is not None:
-        args += ["--log-path", str(target_path)]
-    if command != "docs":
-        for selection in request.select:
-            args += ["--select", selection]
-        for exclusion in request.exclude:
-            args += ["--exclude", exclusion]
-        if request.selector:
-            args += ["--selector", request.selector]
-    if request.threads is not None:
-        args += ["--threads", str(request.threads)]
-    if isinstance(request, RunRequest) and request.full_refresh and command in (
-        "run", "build", "seed"
-    ):
-        args.append("--full-refresh")
-    if not write_json:
-        args.append("--no-write-json")
-    return args
+def _command_words(command: str) -> list[str]:
+    return ["docs", "generate"] if command == "docs" else [command]
 
 
 def _ensure_deps(project: DBTProject, bridge: CallbackBridge) -> None:
@@ -142,9 +92,9 @@ def _ensure_deps(project: DBTProject, bridge: CallbackBridge) -> None:
         return
     from dbt.cli.main import dbtRunner
 
-    args = ["deps", "--project-dir", str(project.project_dir), "--log-level", "none",
-            "--no-use-colors", "--no-send-anonymous-usage-stats"]
-    outcome = dbtRunner(callbacks=[bridge]).invoke(args)
+    outcome = dbtRunner(callbacks=[bridge]).invoke(
+        ["deps", "--project-dir", str(project.project_dir), *_QUIET]
+    )
     if not outcome.success:
         raise error_from_dbt(outcome.exception, bridge.errors, project.packages_file)
 
@@ -163,7 +113,6 @@ def _warm_manifest(
     request: InvocationRequest,
     project: DBTProject,
     profile: ProfileTarget,
-    common: list[str],
     bridge: CallbackBridge,
 ) -> _WarmManifest:
     key = project_fingerprint(
@@ -179,10 +128,11 @@ def _warm_manifest(
     from dbt.cli.main import dbtRunner
 
     parse_path = project.target_path / "floe" / "parse"
-    with _file_lock(parse_path / ".lock"):
-        outcome = dbtRunner(callbacks=[bridge]).invoke(
-            ["parse", "--target-path", str(parse_path), "--log-path", str(parse_path), *common]
-        )
+    with file_lock(parse_path / ".lock"):
+        parse_request = attrs.evolve(request, target_path=parse_path, select=(), exclude=(),
+                                     selector=None)
+        flags = request_flags(parse_request, "parse", project, profile, parse_path)
+        outcome = dbtRunner(callbacks=[bridge]).invoke(["parse", *flags, *_QUIET])
     if not outcome.success or outcome.result is None:
         raise error_from_dbt(outcome.exception, bridge.errors, project.project_file)
     manifest = outcome.result
@@ -220,19 +170,21 @@ def invoke(
     target_path = invocation_target_path(project, request)
     target_path.mkdir(parents=True, exist_ok=True)
     bridge = CallbackBridge(request.invocation_id, RUNTIME, emit)
-    common = _common_args(request, project, profile)
     warm: _WarmManifest | None = None
-    with _DBT_LOCK, _working_directory(project.project_dir):
+    with _DBT_LOCK, database_lock(profile), _working_directory(project.project_dir):
         try:
             from dbt.cli.main import dbtRunner
 
             _ensure_deps(project, bridge)
             if request.reuse_manifest:
-                warm = _warm_manifest(request, project, profile, common, bridge)
+                warm = _warm_manifest(request, project, profile, bridge)
             write_json = warm is None or command in ("compile", "docs")
-            args = _command_args(command, request, target_path, write_json=write_json)
+            args = [*_command_words(command),
+                    *request_flags(request, command, project, profile, target_path), *_QUIET]
+            if not write_json:
+                args.append("--no-write-json")
             runner = dbtRunner(manifest=warm.manifest if warm else None, callbacks=[bridge])
-            outcome = runner.invoke([*args, *common])
+            outcome = runner.invoke(args)
         finally:
             _release_connections(profile.adapter_type)
 

@@ -1,0 +1,125 @@
+"""Run the Fusion binary as a child process that can always be stopped.
+
+The child gets its own process group (``start_new_session``), its stdout is read line by line as it
+arrives and handed to a callback, and the call ends in one of four ways: the process exits; the
+timeout passes; :meth:`FusionProcess.cancel` is called (from any thread); or the calling thread is
+interrupted. In the last three cases the group is sent SIGINT first (Fusion then cancels running
+queries and writes its artifacts), and SIGKILL after a short grace period, so nothing is left
+behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+import attrs
+
+GRACE_SECONDS = 5.0
+_POLL_SECONDS = 0.05
+
+
+@attrs.frozen
+class Completed:
+    """How the child ended: ``returncode`` is negative when a signal killed it."""
+
+    returncode: int
+    stderr: str
+    ended_by: str  # "exit", "timeout", "cancel" or "interrupt"
+    elapsed: float
+
+
+class FusionProcess:
+    """One child process; create, then :meth:`run` once; :meth:`cancel` from anywhere."""
+
+    def __init__(
+        self,
+        argv: Sequence[str],
+        *,
+        cwd: Path,
+        env: Mapping[str, str],
+        timeout: float,
+        on_line: Callable[[str], None],
+    ) -> None:
+        self._argv = list(argv)
+        self._cwd = cwd
+        self._env = dict(env)
+        self._timeout = timeout
+        self._on_line = on_line
+        self._cancelled = threading.Event()
+        self.pid: int | None = None
+
+    def cancel(self) -> None:
+        """Ask the running child to stop; :meth:`run` returns with ``ended_by == "cancel"``."""
+        self._cancelled.set()
+
+    def _pump(self, stream: object) -> None:
+        for line in stream:  # type: ignore[attr-defined]
+            try:
+                self._on_line(line)
+            except Exception:
+                continue
+
+    def _stop(self, process: subprocess.Popen[str]) -> None:
+        """SIGINT to the group, then SIGKILL after the grace period; always reaps the child."""
+        for sig, wait in ((signal.SIGINT, GRACE_SECONDS), (signal.SIGKILL, None)):
+            try:
+                os.killpg(process.pid, sig)
+            except ProcessLookupError:
+                break
+            try:
+                process.wait(timeout=wait)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+        process.wait()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+
+    def run(self) -> Completed:
+        started = time.perf_counter()
+        process = subprocess.Popen(
+            self._argv, cwd=self._cwd, env=self._env, stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8",
+            errors="replace", start_new_session=True, bufsize=1,
+        )
+        self.pid = process.pid
+        stderr_chunks: list[str] = []
+        readers = [
+            threading.Thread(target=self._pump, args=(process.stdout,), daemon=True),
+            threading.Thread(target=lambda: stderr_chunks.extend(process.stderr or ()),
+                             daemon=True),
+        ]
+        for reader in readers:
+            reader.start()
+        deadline = started + self._timeout
+        ended_by = "exit"
+        try:
+            while process.poll() is None:
+                if self._cancelled.is_set():
+                    ended_by = "cancel"
+                    break
+                if time.perf_counter() >= deadline:
+                    ended_by = "timeout"
+                    break
+                try:
+                    process.wait(timeout=_POLL_SECONDS)
+                except subprocess.TimeoutExpired:
+                    continue
+        except BaseException:
+            self._stop(process)
+            raise
+        if ended_by != "exit":
+            self._stop(process)
+        for reader in readers:
+            reader.join(timeout=GRACE_SECONDS)
+        return Completed(
+            returncode=process.returncode, stderr="".join(stderr_chunks), ended_by=ended_by,
+            elapsed=time.perf_counter() - started,
+        )
