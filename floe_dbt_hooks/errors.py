@@ -31,7 +31,7 @@ class FloeDBTError(Exception):
         self.file_path = str(file_path) if file_path is not None else None
         self.line = line
         self.original_message = redact(original_message) if original_message else None
-        self.hint = hint
+        self.hint = redact(hint) if hint else None
         self.engine_codes = engine_codes
         super().__init__(self.message)
 

@@ -37,6 +37,7 @@ DISPATCH_NAME = "floe_dbt_dispatch"
 
 BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
     ("floe_dbt_core", "floe_dbt_core.plugin:CoreRuntime"),
+    ("floe_dbt_fusion", "floe_dbt_fusion.plugin:FusionRuntime"),
     ("floe_dbt_strict", "floe_dbt_hooks.strict:StrictFallback"),
 )
 """(plugin name, "module:factory") pairs registered before anything else."""
@@ -88,8 +89,19 @@ class FloePluginManager(pluggy.PluginManager):
         self.load_errors: list[PluginLoadError] = []
 
     def register_with_origin(self, plugin: object, origin: PluginOrigin) -> None:
-        self.register(plugin, name=origin.name)
-        self.origins[origin.name] = origin
+        """Register ``plugin``; a hook implementation pluggy rejects (a misspelt argument, say)
+        becomes a configuration error naming the plugin and where it came from."""
+        try:
+            registered = self.register(plugin, name=origin.name)
+        except pluggy.PluginValidationError as exc:
+            raise DBTConfigurationError(
+                f"plugin '{origin.name}' ({origin.describe()}) is invalid: {exc}",
+                file_path=origin.path,
+                hint="hook implementations must use the argument names of the hookspecs in "
+                "floe_dbt_hooks/hookspecs.py",
+            ) from exc
+        if registered is not None:
+            self.origins[origin.name] = origin
 
 
 def create_plugin_manager(
@@ -116,6 +128,19 @@ def create_plugin_manager(
             fallback=fallback,
             disable=disable,
             strict_plugins=strict_plugins,
+        )
+    else:
+        config = attrs.evolve(
+            config,
+            runtime=runtime or config.runtime,
+            fallback=config.fallback if fallback is None else fallback,
+            disable=tuple(dict.fromkeys((*config.disable, *disable))),
+            strict_plugins=config.strict_plugins if strict_plugins is None else strict_plugins,
+        )
+    if DISPATCH_NAME in config.disable:
+        raise DBTConfigurationError(
+            f"'{DISPATCH_NAME}' is part of the framework and cannot be disabled",
+            hint="remove it from -p no:..., FLOE_DBT_DISABLE or plugins.disable",
         )
     pm = FloePluginManager(config, root)
     pm.add_hookspecs(hookspecs)

@@ -336,8 +336,13 @@ def converter() -> cattrs.Converter:
     """
     import cattrs
     from cattrs.gen import make_dict_unstructure_fn
+    from cattrs.strategies import configure_tagged_union, include_subclasses
 
     conv = cattrs.Converter()
+    include_subclasses(
+        InvocationRequest, conv,
+        union_strategy=functools.partial(configure_tagged_union, tag_name="request_type"),
+    )
     conv.register_unstructure_hook(Path, str)
     conv.register_structure_hook(Path, lambda value, _: Path(value))
     conv.register_unstructure_hook(datetime, datetime.isoformat)

@@ -173,6 +173,9 @@ def _collect_secrets(
             rendered = render_env_vars(node, environ, used)
             if _SENSITIVE_KEY.search(key) or (rendered != node and _SENSITIVE_KEY.search(node)):
                 secrets.append(rendered)
+        elif isinstance(node, (int, float)) and not isinstance(node, bool) and \
+                _SENSITIVE_KEY.search(key):
+            secrets.append(str(node))
 
     walk(output, "")
     register_secrets(secrets)

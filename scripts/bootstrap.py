@@ -26,7 +26,9 @@ SETUP_INPUTS = (
     ROOT / "constraints.txt",
     Path(__file__).resolve(),
     *sorted((ROOT / "contrib").glob("*/pyproject.toml")),
+    *sorted(ROOT.glob("builtin_plugins/*/__init__.py")),
 )
+"""Files whose change means re-installing: the editable install maps each package at install time."""
 FUSION_VENV = Path(os.environ.get("FLOE_DEV_FUSION_VENV", ROOT / ".venv-fusion"))
 FUSION_REQUIREMENT = "dbt==2.0.0rc196"
 """The dbt Fusion engine ships as a wheel holding one executable named ``dbt``; it gets its own venv

@@ -20,7 +20,7 @@ from typing import Any
 import attrs
 
 from floe_dbt_hooks.artifacts import normalise_status
-from floe_dbt_hooks.models import NodeInfo, RuntimeEvent
+from floe_dbt_hooks.models import EventKind, NodeInfo, RuntimeEvent
 from floe_dbt_hooks.secrets import redact
 
 _DIAGNOSTIC = re.compile(
@@ -123,7 +123,7 @@ class LineBridge:
         name = str(info.get("name", ""))
         level = str(info.get("level", "info"))
         message = redact(str(info.get("msg", "")))
-        kind = "log"
+        kind: EventKind = "log"
         node: NodeInfo | None = None
         if name == "NodeStart":
             with self._lock:

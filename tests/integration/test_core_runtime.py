@@ -9,8 +9,8 @@ from pathlib import Path
 
 import duckdb
 import pytest
-
 from floe_dbt_core import invoke as core_invoke
+
 from floe_dbt_hooks import DBTFacade, RunRequest, create_plugin_manager
 from floe_dbt_hooks.testing import CONTRACT_PROJECT, DUCKDB_PROFILES, EventRecorder, write_project
 
@@ -51,7 +51,8 @@ def test_facade_methods(project: Path) -> None:
     ran = facade.run_models(project, select="base_people+")
     assert {n.name for n in ran.nodes} == {"base_people", "adults"}
     tested = facade.test_models(project, select="adults")
-    assert tested.tests_run == 3 and tested.success
+    assert tested.tests_run == 3
+    assert tested.success
     assert facade.get_run_results(project)["results"][0]["unique_id"].startswith("test.")
     assert "model.contract.adults" in facade.get_manifest(project)["nodes"]
     catalog = facade.get_catalog(project)
@@ -59,7 +60,8 @@ def test_facade_methods(project: Path) -> None:
     assert facade.supports_parallel_execution(project) is False
     assert facade.supports_sql_linting(project) is False
     metadata = facade.get_runtime_metadata(project)
-    assert metadata["name"] == "core" and metadata["version"].startswith("1.")
+    assert metadata["name"] == "core"
+    assert metadata["version"].startswith("1.")
 
 
 def test_warm_invocations_reuse_the_parsed_manifest(project: Path) -> None:
@@ -68,9 +70,12 @@ def test_warm_invocations_reuse_the_parsed_manifest(project: Path) -> None:
     manifest = _warm_manifest(project)
     second = facade.run_models(project, select="base_people")
     assert _warm_manifest(project) is manifest, "unchanged project must not be re-parsed"
-    assert first.metadata["warm_manifest"] and second.metadata["warm_manifest"]
-    assert second.manifest_path is not None and second.manifest_path.is_file()
-    assert second.run_results_path is not None and second.run_results_path.is_file()
+    assert first.metadata["warm_manifest"]
+    assert second.metadata["warm_manifest"]
+    assert second.manifest_path is not None
+    assert second.manifest_path.is_file()
+    assert second.run_results_path is not None
+    assert second.run_results_path.is_file()
 
 
 def _edit(path: Path, text: str) -> Callable[[Path], None]:
@@ -186,7 +191,8 @@ def test_concurrent_calls_are_serialised_never_interleaved(project: Path) -> Non
         thread.start()
     for thread in threads:
         thread.join(timeout=300)
-    assert len(results) == 3 and all(r.success for r in results)
+    assert len(results) == 3
+    assert all(r.success for r in results)
     builds = {r.invocation_id for r in results}
     node_events = [e.invocation_id for e in recorder.events
                    if e.kind != "log" and e.invocation_id in builds]

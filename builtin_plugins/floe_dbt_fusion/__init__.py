@@ -1,0 +1,1 @@
+"""The dbt Fusion runtime plugin for floe-dbt-hooks (the Rust engine, by subprocess)."""
