@@ -154,6 +154,8 @@ class Declined:
     message: str
     hint: str | None = None
     engine_codes: tuple[str, ...] = ()
+    file_path: str | None = None
+    line: int | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -256,6 +258,8 @@ class FallbackEvent:
     request: InvocationRequest
     hint: str | None = None
     engine_codes: tuple[str, ...] = ()
+    file_path: str | None = None
+    line: int | None = None
 
     def as_declined(self) -> Declined:
         return Declined(
@@ -265,6 +269,8 @@ class FallbackEvent:
             message=self.message,
             hint=self.hint,
             engine_codes=self.engine_codes,
+            file_path=self.file_path,
+            line=self.line,
         )
 
 

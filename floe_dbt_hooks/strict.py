@@ -32,4 +32,6 @@ class StrictFallback:
             f"{event.message}",
             hint=event.hint,
             engine_codes=event.engine_codes,
+            file_path=event.file_path,
+            line=event.line,
         )

@@ -128,14 +128,16 @@ def _candidates(setting: str | None, environ: Mapping[str, str]) -> list[tuple[P
     if environ.get("FLOE_DBT_FUSION_BIN"):
         return [(Path(environ["FLOE_DBT_FUSION_BIN"]).expanduser(), "FLOE_DBT_FUSION_BIN")]
     found: list[tuple[Path, str]] = []
+    directories = [d for d in environ.get("PATH", "").split(os.pathsep) if d]
     for name in ("dbtf", "dbt"):
-        located = shutil.which(name, path=environ.get("PATH", ""))
-        if located:
-            found.append((Path(located), f"'{name}' on PATH"))
+        for directory in directories:
+            located = shutil.which(name, path=directory)
+            if located:
+                found.append((Path(located), f"'{name}' on PATH"))
     home = Path(environ.get("HOME") or Path.home())
     found += [(home / ".local" / "bin" / name, "default install location")
               for name in ("dbtf", "dbt")]
-    return found
+    return list(dict.fromkeys(found))
 
 
 def detect(

@@ -321,10 +321,14 @@ class FusionRuntime:
                 "keep this project on --runtime core"
         else:
             message, codes = details, ()
+        located = next((d for d in details if d.file_path), None) if isinstance(details, list) \
+            else None
         if self._hook is not None:
             self._hook.dbt_fallback(event=FallbackEvent(
                 runtime=RUNTIME_NAME, reason_code=reason_code, error_code=error_code,
                 message=redact(message), request=request, hint=hint, engine_codes=codes,
+                file_path=located.file_path if located else None,
+                line=located.line if located else None,
             ))
 
     def _failure(self, command: str, bridge: LineBridge, stderr: str) -> DBTExecutionError:

@@ -1,0 +1,667 @@
+"""floe-dbt-hooks benchmarks: every case measures floe and its reference in the same run.
+
+    .venv/bin/python benchmarks/run.py [--repeat R] [--only NAME[,NAME]] [--json PATH]
+                                       [--memory] [--profile] [--warmup N] [--timeout S]
+
+Cases (see benchmarks/README.md): import, build-example, build-50, manifest-10mb,
+warm-one-model-500. Projects are copied or generated under benchmarks/generated/ (git-ignored).
+Every child process gets DO_NOT_TRACK=1, runs from an argv list with a timeout in its own session,
+and has its whole process group killed when it overruns.
+
+Internal: ``run.py _child MODE ...`` is how the runner measures inside a fresh Python process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+GENERATED = HERE / "generated"
+EXAMPLE = ROOT / "examples" / "jaffle_shop"
+BIN = Path(sys.executable).parent
+"""The venv's bin folder (not resolved: the venv's python is a symlink), holding dbt and floe-dbt."""
+
+sys.path.insert(0, str(HERE))
+import generate_project  # noqa: E402
+
+CASES = ("import", "build-example", "build-50", "manifest-10mb", "warm-one-model-500")
+MANIFEST_BYTES = 10 * 1024 * 1024
+WARM_MODELS = 500
+
+
+class BenchError(RuntimeError):
+    """A benchmark step failed; the message says which command and shows the end of its output."""
+
+
+# --------------------------------------------------------------------------------------------
+# processes
+
+
+def child_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["DO_NOT_TRACK"] = "1"
+    for name in ("DBT_PROFILES_DIR", "DBT_PROJECT_DIR", "DBT_TARGET", "DBT_TARGET_PATH",
+                 "DBT_LOG_PATH"):
+        env.pop(name, None)
+    return env
+
+
+def run_proc(
+    argv: Sequence[str | Path],
+    *,
+    cwd: Path | None = None,
+    timeout: float,
+    check: bool = True,
+) -> tuple[float, subprocess.CompletedProcess[str]]:
+    """Run ``argv`` and return (wall seconds, completed process); kill its group on timeout."""
+    args = [str(a) for a in argv]
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        args, cwd=cwd, env=child_env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill_group(proc)
+        raise BenchError(f"timed out after {timeout:.0f}s: {' '.join(args)}") from None
+    except BaseException:
+        _kill_group(proc)
+        raise
+    elapsed = time.perf_counter() - started
+    done = subprocess.CompletedProcess(args, proc.returncode, out, err)
+    if check and proc.returncode != 0:
+        tail = "\n".join((out + "\n" + err).strip().splitlines()[-25:])
+        raise BenchError(f"exit {proc.returncode}: {' '.join(args)} (cwd {cwd})\n{tail}")
+    return elapsed, done
+
+
+def _kill_group(proc: subprocess.Popen[str]) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.communicate()
+
+
+def last_json(text: str) -> dict[str, Any]:
+    """The JSON object a child printed on its last non-empty stdout line."""
+    for line in reversed(text.strip().splitlines()):
+        if line.startswith("{"):
+            data: dict[str, Any] = json.loads(line)
+            return data
+    raise BenchError(f"child printed no JSON result:\n{text[-2000:]}")
+
+
+def tool(name: str) -> Path:
+    path = BIN / name
+    if not path.exists():
+        raise BenchError(f"{path} not found: run this script with the dev venv's python "
+                         "(.venv/bin/python benchmarks/run.py)")
+    return path
+
+
+# --------------------------------------------------------------------------------------------
+# statistics and reporting
+
+
+def summary(samples: Sequence[float]) -> dict[str, Any]:
+    return {"median": statistics.median(samples), "min": min(samples), "samples": list(samples)}
+
+
+def fmt(value: float | None, unit: str) -> str:
+    if value is None:
+        return "-"
+    if unit == "s":
+        return f"{value:.3f} s"
+    if unit == "ms":
+        return f"{value * 1e3:.1f} ms"
+    if unit == "us":
+        return f"{value * 1e6:.1f} µs"
+    return f"{value:g}"
+
+
+def row(
+    case: str,
+    unit: str,
+    floe: dict[str, Any],
+    reference: dict[str, Any] | None,
+    target: str,
+    met: bool | None,
+    *,
+    reference_name: str = "",
+    ratio: float | None = None,
+    details: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    if ratio is None and reference is not None and reference["median"]:
+        ratio = floe["median"] / reference["median"]
+    return {
+        "case": case, "unit": unit, "floe": floe, "reference": reference,
+        "reference_name": reference_name, "ratio": ratio, "target": target, "met": met,
+        "details": details or {},
+    }
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def print_table(rows: list[dict[str, Any]]) -> None:
+    header = ("case", "floe median (min)", "reference median (min)", "ratio", "target", "met?")
+    lines = []
+    for r in rows:
+        unit = r["unit"]
+        floe = f"{fmt(r['floe']['median'], unit)} ({fmt(r['floe']['min'], unit)})"
+        ref = r["reference"]
+        ref_text = "-" if ref is None else (
+            f"{fmt(ref['median'], unit)} ({fmt(ref['min'], unit)}) {r['reference_name']}".rstrip()
+        )
+        ratio = "-" if r["ratio"] is None else f"{r['ratio']:.3f}"
+        met = {True: "yes", False: "NO", None: "-"}[r["met"]]
+        lines.append((r["case"], floe, ref_text, ratio, r["target"], met))
+    widths = [max(len(str(x[i])) for x in [header, *lines]) for i in range(len(header))]
+    sep = "-+-".join("-" * w for w in widths)
+    print(" | ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
+    print(sep)
+    for line in lines:
+        print(" | ".join(str(c).ljust(w) for c, w in zip(line, widths, strict=True)))
+
+
+# --------------------------------------------------------------------------------------------
+# project helpers
+
+
+def fresh_dir(path: Path) -> Path:
+    if path.exists():
+        shutil.rmtree(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def copy_project(source: Path, dest: Path) -> Path:
+    fresh_dir(dest)
+    shutil.copytree(source, dest, ignore=shutil.ignore_patterns(
+        "target", "logs", "dbt_packages", "*.duckdb", "*.duckdb.wal", ".*.floe-lock",
+    ))
+    return dest
+
+
+def clean_state(project: Path) -> None:
+    """Remove everything a build leaves behind: database, target (with partial_parse.msgpack),
+    logs and floe's lock files; the next build starts cold."""
+    for name in ("target", "logs"):
+        shutil.rmtree(project / name, ignore_errors=True)
+    for pattern in ("*.duckdb", "*.duckdb.wal", ".*.floe-lock"):
+        for file in project.glob(pattern):
+            file.unlink()
+
+
+# --------------------------------------------------------------------------------------------
+# case: import
+
+IMPORT_CODE = """\
+import sys, time, json
+t0 = time.perf_counter()
+import floe_dbt_hooks
+from floe_dbt_hooks import create_plugin_manager
+pm = create_plugin_manager(None)
+t1 = time.perf_counter()
+mods = sorted(sys.modules)
+print(json.dumps({
+    "seconds": t1 - t0,
+    "dbt_modules": [m for m in mods if m == "dbt" or m.startswith("dbt.")],
+    "heavy_modules": sorted({m.split(".")[0] if not m.startswith("opentelemetry") else m
+                             for m in mods
+                             if m.split(".")[0] in ("sqlfluff", "cattrs", "yaml", "structlog")
+                             or m.startswith("opentelemetry.sdk")}),
+    "plugins": sorted(pm.origins),
+    "module_count": len(mods),
+}))
+"""
+
+_IMPORTTIME = re.compile(r"^import time:\s+(\d+)\s+\|\s+(\d+)\s+\|(\s*)(\S+)\s*$")
+
+
+def parse_importtime(stderr: str) -> list[dict[str, Any]]:
+    out = []
+    for line in stderr.splitlines():
+        match = _IMPORTTIME.match(line)
+        if match:
+            out.append({"module": match.group(4), "self_us": int(match.group(1)),
+                        "cumulative_us": int(match.group(2)),
+                        "depth": (len(match.group(3)) - 1) // 2})
+    return out
+
+
+def case_import(opts: argparse.Namespace) -> list[dict[str, Any]]:
+    python = tool("python")
+    traced: list[float] = []
+    plain: list[float] = []
+    imports: list[dict[str, Any]] = []
+    result: dict[str, Any] = {}
+    for i in range(opts.warmup + opts.repeat):
+        _, done = run_proc([python, "-X", "importtime", "-c", IMPORT_CODE], cwd=ROOT,
+                           timeout=opts.timeout)
+        result = last_json(done.stdout)
+        _, done_plain = run_proc([python, "-c", IMPORT_CODE], cwd=ROOT, timeout=opts.timeout)
+        if i < opts.warmup:
+            continue
+        traced.append(result["seconds"])
+        plain.append(last_json(done_plain.stdout)["seconds"])
+        imports = parse_importtime(done.stderr)
+    slow_self = sorted(imports, key=lambda m: m["self_us"], reverse=True)[:3]
+    # the slowest imports that are not floe_dbt_hooks itself (which contains everything)
+    slow_cum = sorted((m for m in imports if m["module"] != "floe_dbt_hooks"),
+                      key=lambda m: m["cumulative_us"], reverse=True)[:3]
+    no_dbt = not result["dbt_modules"]
+    log(f"  import: dbt modules imported: {result['dbt_modules'] or 'none'}; "
+        f"other heavy modules: {result['heavy_modules'] or 'none'}; "
+        f"{result['module_count']} modules; plugins: {', '.join(result['plugins'])}")
+    log("  slowest imports by self time: " + ", ".join(
+        f"{m['module']} {m['self_us'] / 1e3:.1f} ms" for m in slow_self))
+    log("  slowest imports by cumulative time: " + ", ".join(
+        f"{m['module']} {m['cumulative_us'] / 1e3:.1f} ms" for m in slow_cum))
+    details = {"dbt_modules": result["dbt_modules"], "heavy_modules": result["heavy_modules"],
+               "plugins": result["plugins"], "module_count": result["module_count"],
+               "slowest_self": slow_self, "slowest_cumulative": slow_cum}
+    traced_s, plain_s = summary(traced), summary(plain)
+    return [
+        row("import (-X importtime)", "ms", traced_s, None, "< 50 ms, no dbt.*",
+            traced_s["median"] < 0.050 and no_dbt, details=details),
+        row("import (plain)", "ms", plain_s, None, "< 50 ms, no dbt.*",
+            plain_s["median"] < 0.050 and no_dbt),
+    ]
+
+
+# --------------------------------------------------------------------------------------------
+# cases: build-example, build-50
+
+
+def bench_build(case: str, project: Path, opts: argparse.Namespace) -> dict[str, Any]:
+    dbt, floe = tool("dbt"), tool("floe-dbt")
+    commands: dict[str, list[str | Path]] = {
+        "dbt": [dbt, "build", "--profiles-dir", "."],
+        "floe": [floe, "build", "--project-dir", project, "--profiles-dir", project],
+    }
+    times: dict[str, list[float]] = {"dbt": [], "floe": []}
+    for i in range(opts.warmup + opts.repeat):
+        order = ("dbt", "floe") if i % 2 == 0 else ("floe", "dbt")
+        for name in order:
+            clean_state(project)
+            elapsed, _ = run_proc(commands[name], cwd=project, timeout=opts.timeout)
+            if i >= opts.warmup:
+                times[name].append(elapsed)
+            log(f"  {case}: {name} build {elapsed:.3f} s"
+                + (" (warm-up, not counted)" if i < opts.warmup else ""))
+    clean_state(project)
+    floe_s, dbt_s = summary(times["floe"]), summary(times["dbt"])
+    ratio = floe_s["median"] / dbt_s["median"]
+    ratio_min = floe_s["min"] / dbt_s["min"]
+    log(f"  {case}: overhead {100 * (ratio - 1):+.1f}% (medians), {100 * (ratio_min - 1):+.1f}% "
+        "(mins)")
+    return row(case, "s", floe_s, dbt_s, "overhead < 3%", ratio < 1.03, reference_name="(dbt)",
+               ratio=ratio, details={
+                   "overhead_pct_median": 100 * (ratio - 1),
+                   "overhead_pct_min": 100 * (ratio_min - 1),
+                   "state": "cold: database, target/ (with partial_parse.msgpack) and logs/ "
+                            "deleted before every run; dbt and floe alternate which goes first",
+                   "project": str(project),
+               })
+
+
+def case_build_example(opts: argparse.Namespace) -> list[dict[str, Any]]:
+    project = copy_project(EXAMPLE, GENERATED / "build-example")
+    return [bench_build("build-example", project, opts)]
+
+
+def case_build_50(opts: argparse.Namespace) -> list[dict[str, Any]]:
+    project = GENERATED / "build-50"
+    fresh_dir(project)
+    generate_project.generate(project, 50, "layered", True)
+    return [bench_build("build-50", project, opts)]
+
+
+# --------------------------------------------------------------------------------------------
+# case: manifest-10mb
+
+
+def make_big_manifest(opts: argparse.Namespace) -> Path:
+    """A real dbt manifest (a parsed 200-model project) with its model and test nodes replicated
+    under new unique_ids until the file is at least 10 MiB."""
+    source = GENERATED / "manifest-source"
+    fresh_dir(source)
+    generate_project.generate(source, 200, "layered", True)
+    run_proc([tool("dbt"), "parse", "--profiles-dir", "."], cwd=source, timeout=opts.timeout)
+    manifest = json.loads((source / "target" / "manifest.json").read_text())
+    originals = {uid: node for uid, node in manifest["nodes"].items()
+                 if node.get("resource_type") in ("model", "test")}
+    parent_map: dict[str, list[str]] = manifest.setdefault("parent_map", {})
+    child_map: dict[str, list[str]] = manifest.setdefault("child_map", {})
+    copies = 0
+    text = json.dumps(manifest)
+    while len(text.encode()) < MANIFEST_BYTES:
+        copies += 1
+        suffix = f"_r{copies}"
+        mapping = {uid: uid + suffix for uid in originals}
+        for uid, node in originals.items():
+            new = json.loads(json.dumps(node))
+            new_uid = mapping[uid]
+            new["unique_id"] = new_uid
+            new["name"] = node["name"] + suffix
+            if "alias" in new:
+                new["alias"] = (node.get("alias") or node["name"]) + suffix
+            new["fqn"] = [*node.get("fqn", [])[:-1], new["name"]]
+            deps = new.get("depends_on") or {}
+            deps["nodes"] = [mapping.get(p, p) for p in deps.get("nodes", [])]
+            if new.get("attached_node"):
+                new["attached_node"] = mapping.get(new["attached_node"], new["attached_node"])
+            manifest["nodes"][new_uid] = new
+            parents = [mapping.get(p, p) for p in parent_map.get(uid, [])]
+            parent_map[new_uid] = parents
+            child_map[new_uid] = [mapping.get(c, c) for c in child_map.get(uid, [])]
+            for parent in parent_map.get(uid, []):
+                if parent not in mapping:  # a parent outside the replicated set (the seed)
+                    child_map.setdefault(parent, []).append(new_uid)
+        text = json.dumps(manifest)
+    out = GENERATED / "manifest-10mb" / "manifest.json"
+    fresh_dir(out.parent)
+    out.write_text(text)
+    log(f"  manifest-10mb: {out} is {out.stat().st_size / 1e6:.2f} MB "
+        f"({len(manifest['nodes'])} nodes, {copies} replicas of {len(originals)} model/test nodes)")
+    return out
+
+
+def case_manifest(opts: argparse.Namespace) -> list[dict[str, Any]]:
+    path = make_big_manifest(opts)
+    python = tool("python")
+    cold: list[float] = []
+    cached: list[float] = []
+    cached_mean: list[float] = []
+    plain: list[float] = []
+    for i in range(opts.warmup + opts.repeat):
+        order = ("floe", "json") if i % 2 == 0 else ("json", "floe")
+        for mode in order:
+            _, done = run_proc([python, __file__, "_child", "manifest", mode, path], cwd=ROOT,
+                               timeout=opts.timeout)
+            data = last_json(done.stdout)
+            if i < opts.warmup:
+                continue
+            if mode == "floe":
+                cold.append(data["cold"])
+                cached.append(data["cached"])
+                cached_mean.append(data["cached_mean"])
+            else:
+                plain.append(data["json_load"])
+    cold_s, plain_s, cached_s = summary(cold), summary(plain), summary(cached)
+    size = path.stat().st_size
+    log(f"  manifest-10mb: load_artifact cold {fmt(cold_s['median'], 'ms')}, json.load "
+        f"{fmt(plain_s['median'], 'ms')}, cached second call {fmt(cached_s['median'], 'us')} "
+        f"(mean of 1000 more: {fmt(statistics.median(cached_mean), 'us')})")
+    return [
+        row("manifest-10mb cold", "ms", cold_s, plain_s, "< 30 ms", cold_s["median"] < 0.030,
+            reference_name="(json.load)", details={"path": str(path), "bytes": size}),
+        row("manifest-10mb cached", "us", cached_s, None, "< 1 ms", cached_s["median"] < 0.001,
+            details={"mean_of_1000_more_calls": statistics.median(cached_mean)}),
+    ]
+
+
+def child_manifest(mode: str, path: str) -> dict[str, Any]:
+    if mode == "json":
+        started = time.perf_counter()
+        with open(path, "rb") as handle:
+            data = json.load(handle)
+        elapsed = time.perf_counter() - started
+        assert "metadata" in data
+        return {"json_load": elapsed}
+    from floe_dbt_hooks.artifacts import load_artifact
+
+    started = time.perf_counter()
+    first = load_artifact(path)
+    cold = time.perf_counter() - started
+    started = time.perf_counter()
+    second = load_artifact(path)
+    cached = time.perf_counter() - started
+    assert second is first, "the second call was not served from the cache"
+    started = time.perf_counter()
+    for _ in range(1000):
+        load_artifact(path)
+    mean = (time.perf_counter() - started) / 1000
+    return {"cold": cold, "cached": cached, "cached_mean": mean, "nodes": len(first["nodes"])}
+
+
+# --------------------------------------------------------------------------------------------
+# case: warm-one-model-500
+
+
+def case_warm(opts: argparse.Namespace) -> list[dict[str, Any]]:
+    project = GENERATED / "warm-500"
+    fresh_dir(project)
+    generate_project.generate(project, WARM_MODELS, "layered", True)
+    model = generate_project.middle_model(WARM_MODELS, "layered")
+    dbt = tool("dbt")
+    for step in (["seed"], ["run"], ["parse"]):
+        elapsed, _ = run_proc([dbt, *step, "--profiles-dir", "."], cwd=project,
+                              timeout=opts.timeout)
+        log(f"  warm-one-model-500: setup dbt {step[0]} {elapsed:.1f} s")
+
+    cli: list[float] = []
+    for i in range(opts.warmup + opts.repeat):
+        elapsed, done = run_proc([dbt, "run", "-s", model, "--profiles-dir", "."], cwd=project,
+                                 timeout=opts.timeout)
+        if "PASS=1 " not in done.stdout:
+            raise BenchError(f"dbt run -s {model} did not run exactly one model:\n{done.stdout}")
+        if i >= opts.warmup:
+            cli.append(elapsed)
+        log(f"  warm-one-model-500: dbt run -s {model} {elapsed:.3f} s"
+            + (" (warm-up, not counted)" if i < opts.warmup else ""))
+
+    argv: list[str | Path] = [tool("python"), __file__, "_child", "warm", project, model,
+                              "--calls", str(opts.repeat + 1)]
+    if opts.memory:
+        argv.append("--memory")
+    if opts.profile:
+        argv += ["--profile", GENERATED / "warm-500.prof"]
+    _, done = run_proc(argv, cwd=ROOT, timeout=opts.timeout * (4 if opts.memory else 1))
+    data = last_json(done.stdout)
+    warm = data["times"][1:opts.repeat + 1]
+    log(f"  warm-one-model-500: facade cold call {data['times'][0]:.3f} s, warm calls "
+        + ", ".join(f"{t:.3f}" for t in warm) + " s")
+    if len(data["times"]) > opts.repeat + 1:
+        log(f"  warm-one-model-500: median of all {len(data['times']) - 1} warm calls "
+            f"{statistics.median(data['times'][1:]):.3f} s")
+    for point in data.get("memory", []):
+        log(f"  warm-one-model-500: after {point['warm_calls']:>3} warm calls: "
+            f"maxrss {point['maxrss_mb']:.1f} MB, VmRSS {point['vmrss_mb']:.1f} MB")
+    if data.get("profile"):
+        log(f"  warm-one-model-500: cProfile of the warm calls: {data['profile']} "
+            f"(top functions in {data['profile_text']})")
+    floe_s, cli_s = summary(warm), summary(cli)
+    return [row("warm-one-model-500", "s", floe_s, cli_s, "< 0.5 s", floe_s["median"] < 0.5,
+                reference_name="(dbt run -s)", details={
+                    "model": model, "cold_call": data["times"][0], "all_calls": data["times"],
+                    "memory": data.get("memory", []), "project": str(project),
+                })]
+
+
+def _rss() -> dict[str, float]:
+    import resource
+
+    maxrss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    vmrss_kb = 0.0
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                vmrss_kb = float(line.split()[1])
+    return {"maxrss_mb": maxrss_kb / 1024, "vmrss_mb": vmrss_kb / 1024}
+
+
+def child_warm(project: str, model: str, calls: int, memory: bool, profile: str | None
+               ) -> dict[str, Any]:
+    from floe_dbt_hooks import DBTFacade
+
+    facade = DBTFacade()  # isolate=True; requests default to reuse_manifest=True
+    checkpoints = {1, 10, 100} if memory else set()
+    total = max(calls, 101) if memory else calls
+    profiler = None
+    times: list[float] = []
+    mem: list[dict[str, Any]] = []
+    for index in range(total):
+        if profile and index == 1:
+            import cProfile
+
+            profiler = cProfile.Profile()
+            profiler.enable()
+        started = time.perf_counter()
+        result = facade.run_models(project, select=model)
+        times.append(time.perf_counter() - started)
+        if not result.success or result.models_run != 1:
+            raise SystemExit(f"call {index}: success={result.success} "
+                             f"models_run={result.models_run} nodes={result.nodes}")
+        if index > 0 and not result.metadata.get("warm_manifest"):
+            raise SystemExit(f"call {index} did not reuse the warm manifest")
+        if profiler is not None and index == calls - 1:
+            profiler.disable()
+        if index in checkpoints:
+            mem.append({"warm_calls": index, **_rss()})
+    out: dict[str, Any] = {"times": times, "memory": mem}
+    if profiler is not None and profile:
+        import io
+        import pstats
+
+        profiler.dump_stats(profile)
+        text = io.StringIO()
+        stats = pstats.Stats(profiler, stream=text)
+        stats.sort_stats("cumulative").print_stats(60)
+        stats.sort_stats("tottime").print_stats(30)
+        Path(profile).with_suffix(".txt").write_text(text.getvalue())
+        out.update(profile=profile, profile_text=str(Path(profile).with_suffix(".txt")))
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# main
+
+RUNNERS: dict[str, Callable[[argparse.Namespace], list[dict[str, Any]]]] = {
+    "import": case_import,
+    "build-example": case_build_example,
+    "build-50": case_build_50,
+    "manifest-10mb": case_manifest,
+    "warm-one-model-500": case_warm,
+}
+
+
+def environment() -> dict[str, Any]:
+    info: dict[str, Any] = {
+        "when": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+    }
+    try:
+        from importlib.metadata import version
+
+        for dist in ("dbt-core", "dbt-duckdb", "duckdb", "pluggy", "floe-dbt-hooks"):
+            info[dist] = version(dist)
+    except Exception as exc:  # reporting only
+        info["versions_error"] = str(exc)
+    try:
+        _, done = run_proc(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, timeout=10)
+        _, dirty = run_proc(["git", "status", "--porcelain"], cwd=ROOT, timeout=30)
+        info["git"] = done.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+    except (BenchError, OSError):
+        pass
+    return info
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="floe-dbt-hooks benchmarks")
+    parser.add_argument("--repeat", type=int, default=3, help="measured runs per case (default 3)")
+    parser.add_argument("--warmup", type=int, default=1,
+                        help="unmeasured runs before the measured ones, per subprocess case "
+                             "(default 1)")
+    parser.add_argument("--only", default=None, help=f"comma-separated cases: {', '.join(CASES)}")
+    parser.add_argument("--json", type=Path, default=None, help="also write the results here")
+    parser.add_argument("--memory", action="store_true",
+                        help="warm case: report RSS after 1, 10 and 100 warm calls (slow)")
+    parser.add_argument("--profile", action="store_true",
+                        help="warm case: cProfile the warm calls into generated/warm-500.prof")
+    parser.add_argument("--timeout", type=float, default=900,
+                        help="seconds before a child process is killed (default 900)")
+    opts = parser.parse_args(argv)
+    opts.cases = CASES if not opts.only else tuple(c.strip() for c in opts.only.split(","))
+    unknown = [c for c in opts.cases if c not in CASES]
+    if unknown:
+        parser.error(f"unknown case(s) {', '.join(unknown)}; choose from {', '.join(CASES)}")
+    if opts.repeat < 1:
+        parser.error("--repeat must be at least 1")
+    return opts
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    opts = parse_args(argv)
+    GENERATED.mkdir(parents=True, exist_ok=True)
+    env = environment()
+    log(f"environment: {json.dumps(env)}")
+    rows: list[dict[str, Any]] = []
+    failures: dict[str, str] = {}
+    for case in opts.cases:
+        log(f"== {case} (repeat {opts.repeat}, warm-up {opts.warmup})")
+        started = time.perf_counter()
+        try:
+            rows += RUNNERS[case](opts)
+        except BenchError as exc:
+            failures[case] = str(exc)
+            log(f"  {case} FAILED: {exc}")
+        log(f"  ({case} took {time.perf_counter() - started:.0f} s)")
+    print()
+    print_table(rows)
+    for case, error in failures.items():
+        print(f"{case}: FAILED ({error.splitlines()[0]})")
+    if opts.json:
+        opts.json.parent.mkdir(parents=True, exist_ok=True)
+        opts.json.write_text(json.dumps(
+            {"environment": env, "options": {"repeat": opts.repeat, "warmup": opts.warmup,
+                                             "memory": opts.memory, "cases": list(opts.cases)},
+             "results": rows, "failures": failures}, indent=2, default=str) + "\n")
+        log(f"results written to {opts.json}")
+    return 1 if failures else 0
+
+
+def child_main(argv: list[str]) -> int:
+    mode = argv[0]
+    if mode == "manifest":
+        data = child_manifest(argv[1], argv[2])
+    elif mode == "warm":
+        parser = argparse.ArgumentParser()
+        parser.add_argument("project")
+        parser.add_argument("model")
+        parser.add_argument("--calls", type=int, required=True)
+        parser.add_argument("--memory", action="store_true")
+        parser.add_argument("--profile", default=None)
+        args = parser.parse_args(argv[1:])
+        data = child_warm(args.project, args.model, args.calls, args.memory, args.profile)
+    else:
+        raise SystemExit(f"unknown child mode {mode}")
+    print(json.dumps(data))
+    return 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "_child":
+        sys.exit(child_main(sys.argv[2:]))
+    sys.exit(main())
