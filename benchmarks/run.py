@@ -14,6 +14,7 @@ Internal: ``run.py _child MODE ...`` is how the runner measures inside a fresh P
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as _dt
 import json
 import os
@@ -24,6 +25,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import sysconfig
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -52,9 +54,19 @@ class BenchError(RuntimeError):
 # processes
 
 
+PYCACHE = GENERATED / "pycache"
+BYTECODE = {"mode": "cached"}
+"""``cached``: children read and write bytecode under PYCACHE (primed by :func:`prime_bytecode`),
+as an installed package would have it; ``inherit``: children get this process's environment as it
+is (``PYTHONDONTWRITEBYTECODE=1`` then means the editable floe sources compile on every start)."""
+
+
 def child_env() -> dict[str, str]:
     env = dict(os.environ)
     env["DO_NOT_TRACK"] = "1"
+    if BYTECODE["mode"] == "cached":
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = str(PYCACHE)
     for name in ("DBT_PROFILES_DIR", "DBT_PROJECT_DIR", "DBT_TARGET", "DBT_TARGET_PATH",
                  "DBT_LOG_PATH"):
         env.pop(name, None)
@@ -92,11 +104,25 @@ def run_proc(
 
 
 def _kill_group(proc: subprocess.Popen[str]) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
     proc.communicate()
+
+
+def prime_bytecode(opts: argparse.Namespace) -> None:
+    """Compile the stdlib, the venv's packages and floe's sources into PYCACHE (a no-op when they
+    are up to date), so that no measured run pays for compiling Python source."""
+    if BYTECODE["mode"] != "cached":
+        return
+    stdlib = Path(sysconfig.get_paths(vars={"base": sys.base_prefix})["stdlib"])
+    purelib = Path(sysconfig.get_paths()["purelib"])
+    skip = (f"^{re.escape(str(stdlib))}/site-packages/"
+            "|/(test|tests|idlelib|lib2to3|tkinter|turtledemo)/")
+    started = time.perf_counter()
+    run_proc([tool("python"), "-m", "compileall", "-q", "-j", "0", "-x", skip, stdlib, purelib,
+              ROOT / "floe_dbt_hooks", ROOT / "builtin_plugins", ROOT / "contrib"],
+             cwd=ROOT, timeout=opts.timeout, check=False)
+    log(f"bytecode cache {PYCACHE} primed in {time.perf_counter() - started:.1f} s")
 
 
 def last_json(text: str) -> dict[str, Any]:
@@ -600,6 +626,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="warm case: report RSS after 1, 10 and 100 warm calls (slow)")
     parser.add_argument("--profile", action="store_true",
                         help="warm case: cProfile the warm calls into generated/warm-500.prof")
+    parser.add_argument("--bytecode", choices=("cached", "inherit"), default="cached",
+                        help="cached (default): children use a primed bytecode cache under "
+                             "benchmarks/generated/pycache, as installed packages would; inherit: "
+                             "children keep this environment (PYTHONDONTWRITEBYTECODE and all)")
     parser.add_argument("--timeout", type=float, default=900,
                         help="seconds before a child process is killed (default 900)")
     opts = parser.parse_args(argv)
@@ -614,8 +644,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     opts = parse_args(argv)
+    BYTECODE["mode"] = opts.bytecode
     GENERATED.mkdir(parents=True, exist_ok=True)
     env = environment()
+    env["bytecode"] = opts.bytecode
+    prime_bytecode(opts)
     log(f"environment: {json.dumps(env)}")
     rows: list[dict[str, Any]] = []
     failures: dict[str, str] = {}
@@ -636,7 +669,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         opts.json.parent.mkdir(parents=True, exist_ok=True)
         opts.json.write_text(json.dumps(
             {"environment": env, "options": {"repeat": opts.repeat, "warmup": opts.warmup,
-                                             "memory": opts.memory, "cases": list(opts.cases)},
+                                             "memory": opts.memory, "bytecode": opts.bytecode,
+                                             "cases": list(opts.cases)},
              "results": rows, "failures": failures}, indent=2, default=str) + "\n")
         log(f"results written to {opts.json}")
     return 1 if failures else 0

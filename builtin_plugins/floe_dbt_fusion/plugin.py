@@ -22,7 +22,6 @@ import pluggy
 from floe_dbt_fusion.adapters import SUPPORTED, check_adapter, driver_dirs
 from floe_dbt_fusion.detection import MIN_VERSION, Detection, FusionBinary, detect
 from floe_dbt_fusion.events import Diagnostic, LineBridge
-from floe_dbt_fusion.process import FusionProcess
 from floe_dbt_hooks import hookimpl
 from floe_dbt_hooks.artifacts import load_artifact, node_results_from_run_results
 from floe_dbt_hooks.config import FloeConfig
@@ -43,6 +42,7 @@ from floe_dbt_hooks.models import (
     RuntimeEvent,
     RuntimeInfo,
 )
+from floe_dbt_hooks.process import EngineProcess
 from floe_dbt_hooks.project import (
     DBTProject,
     ProfileTarget,
@@ -73,7 +73,7 @@ class FusionRuntime:
     def __init__(self) -> None:
         self._config = FloeConfig()
         self._hook: pluggy.HookRelay | None = None
-        self._running: dict[str, FusionProcess] = {}
+        self._running: dict[str, EngineProcess] = {}
         self._lock = threading.Lock()
 
     @hookimpl
@@ -253,7 +253,7 @@ class FusionRuntime:
     ) -> tuple[LineBridge, Any]:
         bridge = LineBridge(request.invocation_id, RUNTIME_NAME, self._emit)
         timeout = float(request.timeout or self._settings.get("timeout", DEFAULT_TIMEOUT))
-        process = FusionProcess(
+        process = EngineProcess(
             argv, cwd=project.project_dir, env=self._child_env(project, profile, Path(argv[0])),
             timeout=timeout, on_line=bridge,
         )

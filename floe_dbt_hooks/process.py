@@ -1,10 +1,10 @@
-"""Run the Fusion binary as a child process that can always be stopped.
+"""Run an engine (the Fusion binary, a dbt CLI) as a child process that can always be stopped.
 
 The child gets its own process group (``start_new_session``), its stdout is read line by line as it
 arrives and handed to a callback, and the call ends in one of four ways: the process exits; the
-timeout passes; :meth:`FusionProcess.cancel` is called (from any thread); or the calling thread is
-interrupted. In the last three cases the group is sent SIGINT first (Fusion then cancels running
-queries and writes its artifacts), and SIGKILL after a short grace period, so nothing is left
+timeout passes; :meth:`EngineProcess.cancel` is called (from any thread); or the calling thread is
+interrupted. In the last three cases the group is sent SIGINT first (dbt and Fusion then cancel
+running queries and write their artifacts), and SIGKILL after a short grace period, so nothing is left
 behind.
 """
 
@@ -35,7 +35,7 @@ class Completed:
     elapsed: float
 
 
-class FusionProcess:
+class EngineProcess:
     """One child process; create, then :meth:`run` once; :meth:`cancel` from anywhere."""
 
     def __init__(
