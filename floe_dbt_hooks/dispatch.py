@@ -17,21 +17,21 @@ import attrs
 
 from floe_dbt_hooks._markers import hookimpl
 from floe_dbt_hooks.errors import DBTConfigurationError
-from floe_dbt_hooks.models import (
-    ArtifactRequest,
-    CompileRequest,
-    CompileResult,
-    DBTRunResult,
-    Declined,
-    FallbackEvent,
-    InvocationRequest,
-    LintRequest,
-    LintResult,
-    RunRequest,
-)
 
 if TYPE_CHECKING:
     from floe_dbt_hooks.manager import FloePluginManager
+    from floe_dbt_hooks.models import (
+        ArtifactRequest,
+        CompileRequest,
+        CompileResult,
+        DBTRunResult,
+        Declined,
+        FallbackEvent,
+        InvocationRequest,
+        LintRequest,
+        LintResult,
+        RunRequest,
+    )
 
 class Dispatcher:
     """Checks runtime selection, records fallbacks, and completes results."""

@@ -187,15 +187,14 @@ def _instantiate(obj: Any) -> object:
 
 
 def _register_entry_points(pm: FloePluginManager) -> None:
-    from importlib.metadata import entry_points
+    from floe_dbt_hooks.entrypoints import plugin_entry_points
 
     seen: set[str] = set()
-    for ep in entry_points(group=NAME):
+    for ep in plugin_entry_points(NAME):
         if ep.name in seen or pm.is_blocked(ep.name) or pm.has_plugin(ep.name):
             continue
         seen.add(ep.name)
-        dist = ep.dist.name if ep.dist is not None else None
-        version = ep.dist.version if ep.dist is not None else None
+        dist, version = ep.distribution, ep.version
         try:
             plugin = _instantiate(ep.load())
             pm.register_with_origin(

@@ -7,10 +7,14 @@ decline's FLOE-DBT code, so nothing runs on the next runtime.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from floe_dbt_hooks._markers import hookimpl
 from floe_dbt_hooks.config import FloeConfig
 from floe_dbt_hooks.errors import error_for_code
-from floe_dbt_hooks.models import FallbackEvent
+
+if TYPE_CHECKING:
+    from floe_dbt_hooks.models import FallbackEvent
 
 
 class StrictFallback:

@@ -7,19 +7,22 @@ It serves whatever reaches it: requests addressed to ``core``, and requests whos
 from __future__ import annotations
 
 import functools
+from typing import TYPE_CHECKING
 
 import pluggy
 
 from floe_dbt_hooks import hookimpl
 from floe_dbt_hooks.config import FloeConfig
-from floe_dbt_hooks.models import (
-    CompileRequest,
-    CompileResult,
-    DBTRunResult,
-    RunRequest,
-    RuntimeEvent,
-    RuntimeInfo,
-)
+
+if TYPE_CHECKING:
+    from floe_dbt_hooks.models import (
+        CompileRequest,
+        CompileResult,
+        DBTRunResult,
+        RunRequest,
+        RuntimeEvent,
+        RuntimeInfo,
+    )
 
 RUNTIME_NAME = "core"
 PLUGIN_NAME = "floe_dbt_core"
@@ -60,6 +63,8 @@ class CoreRuntime:
 
     @hookimpl
     def dbt_runtime_info(self) -> RuntimeInfo:
+        from floe_dbt_hooks.models import RuntimeInfo
+
         core_version, adapters = _installed_versions()
         return RuntimeInfo(
             name=RUNTIME_NAME,
@@ -80,12 +85,14 @@ class CoreRuntime:
     @hookimpl(trylast=True)
     def dbt_compile(self, request: CompileRequest) -> CompileResult:
         from floe_dbt_core.invoke import invoke
+        from floe_dbt_hooks.models import CompileResult
 
         return invoke(request, "compile", emit=self._emit, result_cls=CompileResult)
 
     @hookimpl(trylast=True)
     def dbt_run(self, request: RunRequest) -> DBTRunResult:
         from floe_dbt_core.invoke import invoke
+        from floe_dbt_hooks.models import DBTRunResult
 
         return invoke(request, request.command, emit=self._emit, result_cls=DBTRunResult)
 

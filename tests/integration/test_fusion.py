@@ -284,10 +284,12 @@ def test_child_environment_is_deliberate(project: Path, monkeypatch: pytest.Monk
     assert result.success
     with duckdb.connect(str(project / "contract.duckdb"), read_only=True) as db:
         assert db.execute("select schema_name from uses_env").fetchall() == [("people_schema",)]
+    from floe_dbt_fusion.invocation import child_env
+
     from floe_dbt_hooks.project import load_profile_target, load_project
 
     loaded = load_project(project)
-    env = _fusion_plugin(pm)._child_env(loaded, load_profile_target(loaded), Path(FUSION_BIN))
+    env = child_env(loaded, load_profile_target(loaded), Path(FUSION_BIN), {}, [])
     assert env["RUST_BACKTRACE"] == "0"
     assert env["DO_NOT_TRACK"] == "1"
     assert "DBT_WRITE_JSON" not in env

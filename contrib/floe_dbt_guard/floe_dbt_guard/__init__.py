@@ -14,13 +14,13 @@ With no ``protected_targets`` it does nothing.
 from __future__ import annotations
 
 from collections.abc import Generator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from floe_dbt_hooks import hookimpl
 from floe_dbt_hooks.config import FloeConfig
-from floe_dbt_hooks.errors import DBTConfigurationError
-from floe_dbt_hooks.models import DBTRunResult, RunRequest
-from floe_dbt_hooks.project import load_profile_target, load_project
+
+if TYPE_CHECKING:
+    from floe_dbt_hooks.models import DBTRunResult, RunRequest
 
 GUARDED_COMMANDS = ("run", "build", "seed", "snapshot")
 
@@ -41,6 +41,9 @@ class GuardPlugin:
         if self.protected and request.command in GUARDED_COMMANDS and not (
             request.select or request.selector
         ):
+            from floe_dbt_hooks.errors import DBTConfigurationError
+            from floe_dbt_hooks.project import load_profile_target, load_project
+
             project = load_project(request.project_dir)
             target = load_profile_target(project, request.profiles_dir, request.target).target
             if target in self.protected:

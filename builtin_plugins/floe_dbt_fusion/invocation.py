@@ -1,0 +1,193 @@
+"""One Fusion invocation: its argv and environment, the child process, and reading its results.
+
+Kept apart from the plugin so that discovering plugins never imports any of it: the hooks import
+this module on their first call.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+from floe_dbt_fusion.adapters import driver_dirs
+from floe_dbt_fusion.events import Diagnostic, LineBridge
+from floe_dbt_hooks.artifacts import load_artifact, node_results_from_run_results
+from floe_dbt_hooks.dbt_flags import request_flags
+from floe_dbt_hooks.errors import DBTExecutionError
+from floe_dbt_hooks.locks import database_lock
+from floe_dbt_hooks.models import (
+    InvocationRequest,
+    InvocationResult,
+    LintRequest,
+    LintResult,
+    LintViolation,
+    RuntimeEvent,
+)
+from floe_dbt_hooks.process import Completed, EngineProcess
+from floe_dbt_hooks.project import (
+    DBTProject,
+    ProfileTarget,
+    invocation_target_path,
+    referenced_env_vars,
+)
+from floe_dbt_hooks.secrets import redact
+
+RUNTIME_NAME = "fusion"
+_PASSED_ENV = (
+    "HOME", "TMPDIR", "TZ", "LANG", "LC_ALL", "SSL_CERT_FILE", "SSL_CERT_DIR", "HTTPS_PROXY",
+    "HTTP_PROXY", "NO_PROXY", "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "DBT_ALLOW_EXPERIMENTAL_ADAPTERS",
+)
+_PASSED_PREFIXES = ("DBT_ENV_SECRET_", "DBT_ENV_CUSTOM_ENV_")
+_FIXED = re.compile(r"Fixed (\d+) violation\(s\) in (\S+)")
+_RULE_SUFFIX = re.compile(r"\s*\[[A-Z]{2}\d{2}\]\s*$")
+
+_Result = TypeVar("_Result", bound=InvocationResult)
+
+
+def command_argv(binary: Path, command: str, request: InvocationRequest, project: DBTProject,
+                 profile: ProfileTarget) -> list[str]:
+    """Fusion's argv for a framework command; ``docs`` is Fusion's ``compile --write-catalog``."""
+    words = ["compile", "--write-catalog"] if command == "docs" else [command]
+    argv = [str(binary), *words, "--log-format", "json"]
+    if command != "lint":
+        argv += ["--invocation-id", request.invocation_id]
+    argv += request_flags(request, command, project, profile,
+                          invocation_target_path(project, request))
+    if isinstance(request, LintRequest) and request.fix:
+        argv.append("--fix")
+    return argv
+
+
+def child_env(project: DBTProject, profile: ProfileTarget, binary: Path,
+              settings: Mapping[str, Any], driver_paths: list[str]) -> dict[str, str]:
+    """Only what Fusion and the project need: no inherited RUST_BACKTRACE, no DBT_* flags."""
+    source = os.environ
+    env = {name: source[name] for name in _PASSED_ENV if name in source}
+    env.update({k: v for k, v in source.items() if k.startswith(_PASSED_PREFIXES)})
+    wanted = set(referenced_env_vars(project, profile)) | {
+        str(name) for name in settings.get("pass_env", [])
+    }
+    env.update({name: source[name] for name in wanted if name in source})
+    env["PATH"] = os.pathsep.join([str(binary.parent), "/usr/local/bin", "/usr/bin", "/bin"])
+    env["DO_NOT_TRACK"] = "1"
+    env["RUST_BACKTRACE"] = "0"
+    drivers = [str(d) for d in driver_dirs(driver_paths, source) if d.is_dir()]
+    if drivers:
+        env["ADBC_DRIVER_PATH"] = os.pathsep.join(drivers)
+    return env
+
+
+def execute(
+    request: InvocationRequest, argv: list[str], project: DBTProject, profile: ProfileTarget, *,
+    env: dict[str, str], timeout: float, lock: bool, emit: Callable[[RuntimeEvent], None],
+    track: Callable[[EngineProcess | None], None],
+) -> tuple[LineBridge, Completed]:
+    """Run Fusion to the end; a timeout, cancel or kill is an execution error, never a result."""
+    bridge = LineBridge(request.invocation_id, RUNTIME_NAME, emit)
+    process = EngineProcess(argv, cwd=project.project_dir, env=env, timeout=timeout, on_line=bridge)
+    track(process)
+    try:
+        with database_lock(profile) if lock else contextlib.nullcontext():
+            completed = process.run()
+    finally:
+        track(None)
+    if completed.ended_by != "exit" or completed.returncode < 0:
+        how = {
+            "timeout": f"timed out after {timeout:.0f}s",
+            "cancel": "was cancelled",
+        }.get(completed.ended_by, f"was killed by signal {-completed.returncode}")
+        raise DBTExecutionError(
+            f"dbt Fusion {how} after {bridge.nodes_started} node(s) had started "
+            f"({len(bridge.finished)} finished); its artifacts are incomplete and were not read",
+            original_message=redact(completed.stderr[-2000:]) or None,
+            hint="raise the timeout (plugins.fusion.timeout or the request's timeout)"
+            if completed.ended_by == "timeout" else None,
+        )
+    return bridge, completed
+
+
+def rejection(bridge: LineBridge, completed: Completed) -> list[Diagnostic]:
+    """The errors of a project Fusion refused before any node ran: none tied to a node."""
+    if completed.returncode == 0 or bridge.nodes_started:
+        return []
+    errors = bridge.errors()
+    return errors if errors and all(d.unique_id is None for d in errors) else []
+
+
+def failure(command: str, bridge: LineBridge, stderr: str) -> DBTExecutionError:
+    errors = bridge.errors()
+    first = errors[0] if errors else None
+    detail = "; ".join(f"{d.code}: {d.text}" for d in errors[:5]) or redact(stderr.strip()[-2000:])
+    return DBTExecutionError(
+        f"dbt Fusion {command} failed without writing results: {detail or 'no output'}",
+        file_path=first.file_path if first else None,
+        line=first.line if first else None,
+        engine_codes=tuple(d.code for d in errors),
+    )
+
+
+def read_result(
+    result_cls: type[_Result], command: str, request: InvocationRequest, project: DBTProject,
+    profile: ProfileTarget, version: str, bridge: LineBridge, completed: Completed,
+) -> _Result:
+    """The result from Fusion's run_results.json (and manifest.json for node file paths)."""
+    target_path = invocation_target_path(project, request)
+    run_results_file = target_path / "run_results.json"
+    manifest_file = target_path / "manifest.json"
+    catalog_file = target_path / "catalog.json"
+    if not run_results_file.is_file():
+        raise failure(command, bridge, completed.stderr)
+    manifest = load_artifact(manifest_file) if manifest_file.is_file() else None
+    return result_cls(
+        success=completed.returncode == 0,
+        command=command,
+        runtime=RUNTIME_NAME,
+        invocation_id=request.invocation_id,
+        project_dir=project.project_dir,
+        target=profile.target,
+        target_path=target_path,
+        manifest_path=manifest_file if manifest is not None else None,
+        run_results_path=run_results_file,
+        catalog_path=catalog_file if command == "docs" and catalog_file.is_file() else None,
+        elapsed_time=completed.elapsed,
+        nodes=node_results_from_run_results(load_artifact(run_results_file), manifest),
+        metadata={
+            "fusion_version": version,
+            "adapter_type": profile.adapter_type,
+            "profile": profile.profile,
+            "project_name": project.name,
+            "warnings": [d.text for d in bridge.diagnostics if d.severity == "warning"],
+        },
+    )
+
+
+def lint_result(request: LintRequest, project: DBTProject, bridge: LineBridge,
+                completed: Completed) -> LintResult:
+    """Fusion's lint findings (SQLFluff-style rule code plus its own dbtNNNN code) as a LintResult."""
+    if completed.returncode != 0:
+        raise failure("lint", bridge, completed.stderr)
+    violations = tuple(
+        LintViolation(
+            file_path=d.file_path or "", line=d.line or 0, column=d.column or 0,
+            code=d.rule or d.code, message=_RULE_SUFFIX.sub("", d.text),
+            severity="error" if d.severity == "error" else "warning",
+            fixable=False, engine_code=d.code,
+        )
+        for d in bridge.diagnostics if d.file_path
+    )
+    fixed = [(int(n), path) for n, path in _FIXED.findall(completed.stderr)]
+    model_root = project.source_paths[0]
+    return LintResult(
+        passed=not violations,
+        runtime=RUNTIME_NAME,
+        invocation_id=request.invocation_id,
+        violations=violations,
+        files_checked=sum(1 for _ in model_root.rglob("*.sql")) if model_root.is_dir() else 0,
+        fixed_count=sum(n for n, _ in fixed),
+        fixed_files=tuple(path for _, path in fixed),
+        elapsed_time=completed.elapsed,
+    )
