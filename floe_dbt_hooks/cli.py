@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,6 +29,10 @@ def _add_project_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--vars", default=None, help="YAML mapping of project variables")
     parser.add_argument("--runtime", default=None, help="runtime to use: core, fusion, ...")
     parser.add_argument("--output", choices=("text", "json"), default="text")
+    parser.add_argument("--log-format", choices=("text", "json"), default="text",
+                        help="json: log events (nodes included) as JSON lines on stderr")
+    parser.add_argument("--log-level", choices=("debug", "info", "warning", "error"), default=None,
+                        help="default: warning for text, info for json")
     parser.add_argument(
         "-p", dest="plugin_options", action="append", default=[], metavar="no:NAME",
         help="disable a plugin by name (repeatable)",
@@ -110,30 +113,6 @@ def _parse_vars(text: str | None) -> dict[str, Any]:
     return value
 
 
-def _configure_logging() -> None:
-    logger = logging.getLogger("floe_dbt_hooks")
-    if logger.handlers:
-        return
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_KeyValueFormatter())
-    logger.addHandler(handler)
-    logger.setLevel(logging.WARNING)
-    logger.propagate = False
-
-
-class _KeyValueFormatter(logging.Formatter):
-    """``warning: event key=value ...`` from the fields structlog passed as ``extra``."""
-
-    _STANDARD = set(vars(logging.makeLogRecord({})))
-
-    def format(self, record: logging.LogRecord) -> str:
-        fields = " ".join(
-            f"{key}={value}" for key, value in vars(record).items()
-            if key not in self._STANDARD and value is not None and key != "message"
-        )
-        return f"{record.levelname.lower()}: {record.getMessage()} {fields}".rstrip()
-
-
 def _emit_json(data: Any) -> None:
     json.dump(data, sys.stdout, indent=2, default=str)
     sys.stdout.write("\n")
@@ -154,10 +133,10 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "artifacts":
         return _artifacts(args, disable)
 
-    reporter = ProgressReporter()
+    reporter = ProgressReporter() if args.log_format == "text" else None
     pm = create_plugin_manager(
         project_dir, runtime=args.runtime, fallback=args.fallback, disable=disable,
-        plugins=[reporter],
+        plugins=[reporter] if reporter is not None else [],
     )
     common: dict[str, Any] = {
         "project_dir": project_dir,
@@ -179,7 +158,8 @@ def _run(args: argparse.Namespace) -> int:
         result = pm.hook.dbt_run(request=RunRequest(
             command=args.command, full_refresh=getattr(args, "full_refresh", False), **common
         ))
-    reporter.finish()
+    if reporter is not None:
+        reporter.finish()
     if args.output == "json":
         _emit_json(to_dict(result))
     else:
@@ -258,7 +238,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return EXIT_ERROR
-    _configure_logging()
+    from floe_dbt_hooks.cli_logging import configure_cli_logging
+
+    log_format = getattr(args, "log_format", "text")
+    default_level = "info" if log_format == "json" else "warning"
+    configure_cli_logging(log_format, getattr(args, "log_level", None) or default_level)
     try:
         return _run(args)
     except FloeDBTError as error:

@@ -1,18 +1,35 @@
 """Framework logging through structlog, imported on first use so discovery stays fast.
 
-Library users get standard-library logging (records under the ``floe_dbt_hooks`` logger), so an
-embedding application keeps control of handlers and levels; the CLI configures rendering itself.
-Every event passes through the secret redactor.
+Library users get standard-library logging (records under the ``floe_dbt_hooks`` logger, the event
+name as the message and the bound context as record attributes), so an embedding application keeps
+control of handlers and levels; the CLI renders those records as text or JSON lines. Every event
+passes through the secret redactor and, while a span is recording, carries its trace and span ids.
+
+:class:`InvocationLogger` is the built-in plugin that logs each invocation and node with bound
+context (invocation id, runtime, project, target, node).
 """
 
 from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import MutableMapping
-from typing import Any
+from collections.abc import Generator, MutableMapping
+from typing import TYPE_CHECKING, Any
 
+from floe_dbt_hooks._markers import hookimpl
 from floe_dbt_hooks.secrets import redact
+
+if TYPE_CHECKING:
+    from floe_dbt_hooks.models import (
+        CompileRequest,
+        CompileResult,
+        DBTRunResult,
+        InvocationRequest,
+        LintRequest,
+        LintResult,
+        RunRequest,
+        RuntimeEvent,
+    )
 
 LOGGER_NAME = "floe_dbt_hooks"
 
@@ -26,6 +43,15 @@ def _redact_event(
     return event_dict
 
 
+def _add_trace_ids(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    from floe_dbt_hooks.tracing import current_ids
+
+    event_dict.update(current_ids())
+    return event_dict
+
+
 @functools.cache
 def _configured() -> Any:
     import structlog
@@ -35,6 +61,7 @@ def _configured() -> Any:
         processors=[
             structlog.stdlib.filter_by_level,
             structlog.stdlib.add_log_level,
+            _add_trace_ids,
             _redact_event,
             structlog.stdlib.render_to_log_kwargs,
         ],
@@ -46,3 +73,67 @@ def get_logger(**context: Any) -> Any:
     """A structlog logger bound to ``context``; records go to the stdlib ``floe_dbt_hooks`` logger."""
     logger = _configured()
     return logger.bind(**context) if context else logger
+
+
+def _enabled(level: int) -> bool:
+    return logging.getLogger(LOGGER_NAME).isEnabledFor(level)
+
+
+class InvocationLogger:
+    """Logs invocations (info), nodes (info when finished, debug when started) and engine warnings.
+
+    Its wrappers sit outside the dispatcher's (both tryfirst, this one registered later), so the
+    finished event sees the declined runtimes."""
+
+    def _invocation(self, hook: str, request: InvocationRequest) -> Generator[None, Any, Any]:
+        log = get_logger(invocation_id=request.invocation_id, project=str(request.project_dir),
+                         target=request.target, hook=hook, command=getattr(request, "command", None))
+        if _enabled(logging.INFO):
+            log.info("invocation_started", requested_runtime=request.runtime,
+                     select=list(request.select))
+        try:
+            result = yield
+        except Exception as exc:
+            log.error("invocation_failed", error_code=getattr(exc, "code", None), error=str(exc))
+            raise
+        if _enabled(logging.INFO):
+            log.info("invocation_finished", runtime=result.runtime,
+                     success=getattr(result, "success", getattr(result, "passed", None)),
+                     node_counts=getattr(result, "node_counts", None),
+                     declined=[d.reason_code for d in result.declined],
+                     elapsed=round(result.elapsed_time, 3))
+        return result
+
+    @hookimpl(wrapper=True, tryfirst=True)
+    def dbt_compile(self, request: CompileRequest) -> Generator[None, CompileResult, CompileResult]:
+        result: CompileResult = yield from self._invocation("dbt_compile", request)
+        return result
+
+    @hookimpl(wrapper=True, tryfirst=True)
+    def dbt_run(self, request: RunRequest) -> Generator[None, DBTRunResult, DBTRunResult]:
+        result: DBTRunResult = yield from self._invocation("dbt_run", request)
+        return result
+
+    @hookimpl(wrapper=True, tryfirst=True)
+    def dbt_lint(self, request: LintRequest) -> Generator[None, LintResult, LintResult]:
+        result: LintResult = yield from self._invocation("dbt_lint", request)
+        return result
+
+    @hookimpl
+    def dbt_event(self, event: RuntimeEvent) -> None:
+        node = event.node
+        if event.kind == "node_finish" and node is not None and _enabled(logging.INFO):
+            get_logger(invocation_id=event.invocation_id, runtime=event.runtime,
+                       node=node.unique_id).info(
+                "node_finished", status=node.status, resource_type=node.resource_type,
+                execution_time=node.execution_time, rows_affected=node.rows_affected,
+                detail=node.message,
+            )
+        elif event.kind == "node_start" and node is not None and _enabled(logging.DEBUG):
+            get_logger(invocation_id=event.invocation_id, runtime=event.runtime,
+                       node=node.unique_id).debug("node_started", resource_type=node.resource_type)
+        elif event.kind == "log" and event.level in ("warn", "error") and _enabled(logging.WARNING):
+            get_logger(invocation_id=event.invocation_id, runtime=event.runtime).log(
+                logging.ERROR if event.level == "error" else logging.WARNING,
+                "engine_message", engine_event=event.name, code=event.code, detail=event.message,
+            )

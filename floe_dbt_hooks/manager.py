@@ -39,6 +39,7 @@ BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
     ("floe_dbt_core", "floe_dbt_core.plugin:CoreRuntime"),
     ("floe_dbt_fusion", "floe_dbt_fusion.plugin:FusionRuntime"),
     ("floe_dbt_strict", "floe_dbt_hooks.strict:StrictFallback"),
+    ("floe_dbt_log", "floe_dbt_hooks.log:InvocationLogger"),
 )
 """(plugin name, "module:factory") pairs registered before anything else."""
 
@@ -144,6 +145,9 @@ def create_plugin_manager(
         )
     pm = FloePluginManager(config, root)
     pm.add_hookspecs(hookspecs)
+    from floe_dbt_hooks.tracing import HookTracer
+
+    HookTracer().install(pm)
     for name in config.disable:
         pm.set_blocked(name)
 

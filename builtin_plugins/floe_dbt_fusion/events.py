@@ -91,6 +91,7 @@ class LineBridge:
         self.diagnostics: list[Diagnostic] = []
         self.other_lines: list[str] = []
         self.success: bool | None = None
+        self.engine_invocation_id: str | None = None
 
     @property
     def nodes_started(self) -> int:
@@ -120,6 +121,8 @@ class LineBridge:
         )
 
     def _handle(self, info: dict[str, Any], data: dict[str, Any]) -> None:
+        if self.engine_invocation_id is None and info.get("invocation_id"):
+            self.engine_invocation_id = str(info["invocation_id"])
         name = str(info.get("name", ""))
         level = str(info.get("level", "info"))
         message = redact(str(info.get("msg", "")))

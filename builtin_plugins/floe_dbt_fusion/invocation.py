@@ -35,8 +35,11 @@ from floe_dbt_hooks.project import (
     referenced_env_vars,
 )
 from floe_dbt_hooks.secrets import redact
+from floe_dbt_hooks.tracing import engine_trace_ids
 
 RUNTIME_NAME = "fusion"
+OTEL_FILE = "otel.jsonl"
+"""Where Fusion writes its own spans (under its log path) when our trace is recording."""
 _PASSED_ENV = (
     "HOME", "TMPDIR", "TZ", "LANG", "LC_ALL", "SSL_CERT_FILE", "SSL_CERT_DIR", "HTTPS_PROXY",
     "HTTP_PROXY", "NO_PROXY", "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "DBT_ALLOW_EXPERIMENTAL_ADAPTERS",
@@ -53,8 +56,10 @@ def command_argv(binary: Path, command: str, request: InvocationRequest, project
     """Fusion's argv for a framework command; ``docs`` is Fusion's ``compile --write-catalog``."""
     words = ["compile", "--write-catalog"] if command == "docs" else [command]
     argv = [str(binary), *words, "--log-format", "json"]
-    if command != "lint":
-        argv += ["--invocation-id", request.invocation_id]
+    invocation_id, parent_span = engine_trace_ids(request.invocation_id)
+    argv += ["--invocation-id", invocation_id]
+    if parent_span is not None:
+        argv += ["--parent-span-id", parent_span, "--otel-file-name", OTEL_FILE]
     argv += request_flags(request, command, project, profile,
                           invocation_target_path(project, request))
     if isinstance(request, LintRequest) and request.fix:
@@ -157,6 +162,7 @@ def read_result(
         nodes=node_results_from_run_results(load_artifact(run_results_file), manifest),
         metadata={
             "fusion_version": version,
+            "engine_invocation_id": bridge.engine_invocation_id,
             "adapter_type": profile.adapter_type,
             "profile": profile.profile,
             "project_name": project.name,
