@@ -101,9 +101,15 @@ class RunRequest(InvocationRequest):
 
 @attrs.frozen(kw_only=True)
 class LintRequest(InvocationRequest):
-    """Ask a runtime's linter to check (and with ``fix``, rewrite) the selected models."""
+    """Ask a runtime's linter to check (and with ``fix``, rewrite) the selected models.
+
+    ``config_path`` names an extra SQLFluff config file (it must exist); ``use_cache`` False
+    re-lints every file instead of reusing results for unchanged content.
+    """
 
     fix: bool = False
+    config_path: Path | None = attrs.field(default=None, converter=_optional_path)
+    use_cache: bool = True
 
 
 @attrs.frozen(kw_only=True)
@@ -243,6 +249,7 @@ class LintResult:
     skipped_files: tuple[str, ...] = ()
     declined: tuple[Declined, ...] = ()
     elapsed_time: float = 0.0
+    metadata: Mapping[str, Any] = attrs.field(factory=dict)
 
 
 @attrs.frozen(kw_only=True)

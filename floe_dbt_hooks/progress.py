@@ -1,4 +1,4 @@
-"""What the CLI shows while a runtime works, and the summary table at the end.
+"""What the CLI shows while a runtime works, the summary table at the end, and lint reports.
 
 ``ProgressReporter`` is an ordinary plugin implementing ``dbt_event``, so it works unchanged for
 every runtime that emits node events. On a terminal each finished node gets a line with an overall
@@ -8,14 +8,18 @@ START/OK/FAIL lines with no control characters.
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
+from pathlib import Path
 from typing import TextIO
 
 from floe_dbt_hooks._markers import hookimpl
+from floe_dbt_hooks.errors import FloeDBTError
 from floe_dbt_hooks.models import (
     FallbackEvent,
     InvocationResult,
+    LintResult,
     NodeInfo,
     RuntimeEvent,
 )
@@ -152,4 +156,63 @@ def summary_table(result: InvocationResult, elapsed: float | None = None) -> str
         + f"\n{verdict}: {result.command} on runtime '{result.runtime}' in {took:.2f}s"
         + (f"\nartifacts: {result.target_path}" if result.target_path else "")
     )
+
+
+def _github_escape(text: str, *, prop: bool = False) -> str:
+    text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    return text.replace(":", "%3A").replace(",", "%2C") if prop else text
+
+
+_GITHUB_LEVEL = {"error": "error", "warning": "warning", "info": "notice"}
+
+
+def github_error(error: FloeDBTError) -> str:
+    """A GitHub Actions ``::error`` annotation for an error that stopped the command."""
+    where = f"file={_github_escape(error.file_path, prop=True)}," if error.file_path else ""
+    line = f"line={error.line}," if error.line else ""
+    return f"::error {where}{line}title={error.code}::{_github_escape(str(error))}"
+
+
+def lint_report(result: LintResult, *, github_root: Path | None = None) -> str:
+    """One line per violation (``file:line:col: CODE [severity] message``, or with
+    ``github_root`` a GitHub Actions annotation with paths relative to the working directory),
+    skipped files, then a summary; a clean result says "No issues found"."""
+    lines: list[str] = []
+    prefix = ""
+    if github_root is not None:
+        relative = os.path.relpath(github_root.resolve(), Path.cwd())
+        prefix = "" if relative == "." else f"{relative}/"
+    for v in result.violations:
+        fixable = " (fixable)" if v.fixable else ""
+        engine = f" ({v.engine_code})" if v.engine_code and v.engine_code != v.code else ""
+        if github_root is not None:
+            lines.append(
+                f"::{_GITHUB_LEVEL[v.severity]} file={_github_escape(prefix + v.file_path, prop=True)},"
+                f"line={v.line},col={v.column},title={_github_escape(v.code, prop=True)}::"
+                f"{_github_escape(v.message + engine)}"
+            )
+        else:
+            lines.append(f"{v.file_path}:{v.line}:{v.column}: {v.code} [{v.severity}] "
+                         f"{v.message}{engine}{fixable}")
+    reasons = result.metadata.get("skipped", {})
+    for path in result.skipped_files:
+        why = f": {reasons[path]}" if path in reasons else ""
+        lines.append(f"::warning file={_github_escape(prefix + path, prop=True)},title=skipped::"
+                     f"not linted{_github_escape(why)}" if github_root is not None
+                     else f"skipped {path}{why}")
+    for d in result.declined:
+        lines.append(f"runtime '{d.runtime}' declined [{d.reason_code}]: {d.message}")
+    if result.fixed_files:
+        lines.append(f"Fixed {result.fixed_count} violation(s) in {len(result.fixed_files)} "
+                     f"file(s): {', '.join(result.fixed_files)}")
+    files = f"{result.files_checked} file(s)"
+    how = f"runtime '{result.runtime}' in {result.elapsed_time:.2f}s"
+    if result.violations:
+        can_fix = sum(1 for v in result.violations if v.fixable)
+        affected = len({v.file_path for v in result.violations})
+        lines.append(f"Found {len(result.violations)} issue(s) ({can_fix} fixable) in {affected} of "
+                     f"{files} on {how}")
+    else:
+        lines.append(f"No issues found in {files} on {how}")
+    return "\n".join(lines)
 

@@ -1,4 +1,4 @@
-"""The dbt-core runtime: dbtRunner in-process, the universal fallback (``trylast``).
+"""The dbt-core runtime: dbtRunner in-process (and SQLFluff for lint), the universal fallback (``trylast``).
 
 It serves whatever reaches it: requests addressed to ``core``, and requests whose runtime declined
 (each having reported through ``dbt_fallback``). dbt is imported on first use, never at discovery.
@@ -19,6 +19,8 @@ if TYPE_CHECKING:
         CompileRequest,
         CompileResult,
         DBTRunResult,
+        LintRequest,
+        LintResult,
         RunRequest,
         RuntimeEvent,
         RuntimeInfo,
@@ -73,9 +75,10 @@ class CoreRuntime:
             available=core_version is not None,
             reason=None if core_version else "dbt-core is not installed (pip install dbt-core)",
             supports_parallel_execution=False,
-            supports_sql_linting=False,
+            supports_sql_linting=True,
             adapters=adapters,
-            details={"execution": "in-process dbtRunner, serialised by a process-wide lock"},
+            details={"execution": "in-process dbtRunner, serialised by a process-wide lock",
+                     "linter": "sqlfluff (dialect from the target's adapter), cached"},
         )
 
     def _emit(self, event: RuntimeEvent) -> None:
@@ -95,6 +98,12 @@ class CoreRuntime:
         from floe_dbt_hooks.models import DBTRunResult
 
         return invoke(request, request.command, emit=self._emit, result_cls=DBTRunResult)
+
+    @hookimpl(trylast=True)
+    def dbt_lint(self, request: LintRequest) -> LintResult:
+        from floe_dbt_core.lint import lint
+
+        return lint(request, self._config.settings_for("sqlfluff"))
 
     def __repr__(self) -> str:
         return f"<CoreRuntime {RUNTIME_NAME}>"

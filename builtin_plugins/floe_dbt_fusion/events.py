@@ -28,7 +28,7 @@ _DIAGNOSTIC = re.compile(
     r"(?:\n\s*-->\s*(?P<file>[^\s:]+):(?P<line>\d+):(?P<column>\d+))?\s*$",
     re.DOTALL,
 )
-_RULE = re.compile(r"\[([A-Z]{2}\d{2})\]\s*$")
+_RULE = re.compile(r"\[([A-Z]{2}\d{2})\]\.?\s*$")
 
 
 @attrs.frozen

@@ -46,7 +46,7 @@ _PASSED_ENV = (
 )
 _PASSED_PREFIXES = ("DBT_ENV_SECRET_", "DBT_ENV_CUSTOM_ENV_")
 _FIXED = re.compile(r"Fixed (\d+) violation\(s\) in (\S+)")
-_RULE_SUFFIX = re.compile(r"\s*\[[A-Z]{2}\d{2}\]\s*$")
+_RULE_SUFFIX = re.compile(r"\s*\[[A-Z]{2}\d{2}\]\.?\s*$")
 
 _Result = TypeVar("_Result", bound=InvocationResult)
 
@@ -171,15 +171,44 @@ def read_result(
     )
 
 
+_LINT_ERROR_CODES = {"dbt0101": "PRS", "dbt1501": "TMP", "dbt1502": "TMP"}
+"""Fusion's parse and Jinja errors under SQLFluff's names for the same findings."""
+
+
+def _in_model_file(diagnostic: Diagnostic) -> bool:
+    return bool(diagnostic.file_path and diagnostic.file_path.endswith(".sql"))
+
+
+def lint_rejection(errors: list[Diagnostic]) -> list[Diagnostic]:
+    """For lint, errors inside model files are findings, not a rejected project: only errors
+    elsewhere (dbt_project.yml, YAML, profiles) make Fusion decline."""
+    return [] if all(_in_model_file(d) for d in errors) else errors
+
+
 def lint_result(request: LintRequest, project: DBTProject, bridge: LineBridge,
                 completed: Completed) -> LintResult:
-    """Fusion's lint findings (SQLFluff-style rule code plus its own dbtNNNN code) as a LintResult."""
-    if completed.returncode != 0:
-        raise failure("lint", bridge, completed.stderr)
+    """Fusion's lint findings (SQLFluff-style rule code plus its own dbtNNNN code) as a LintResult.
+
+    A model Fusion cannot render or parse is a finding too (``TMP`` / ``PRS``, as SQLFluff names
+    them, with Fusion's code kept); an error that names no model file means the linter could not
+    run, a DBTLintError."""
+    unlocated = [d for d in bridge.errors() if not _in_model_file(d)]
+    if completed.returncode != 0 and (unlocated or not bridge.errors()):
+        from floe_dbt_hooks.errors import DBTLintError
+
+        first = unlocated[0] if unlocated else None
+        raise DBTLintError(
+            "dbt Fusion's lint could not run: " + (
+                "; ".join(f"{d.code}: {d.text}" for d in unlocated[:5])
+                or redact(completed.stderr.strip()[-2000:]) or f"exit {completed.returncode}"),
+            file_path=first.file_path if first else None, line=first.line if first else None,
+            engine_codes=tuple(d.code for d in unlocated),
+        )
     violations = tuple(
         LintViolation(
             file_path=d.file_path or "", line=d.line or 0, column=d.column or 0,
-            code=d.rule or d.code, message=_RULE_SUFFIX.sub("", d.text),
+            code=d.rule or _LINT_ERROR_CODES.get(d.code, d.code),
+            message=_RULE_SUFFIX.sub("", d.text),
             severity="error" if d.severity == "error" else "warning",
             fixable=False, engine_code=d.code,
         )

@@ -133,7 +133,20 @@ class FusionRuntime:
         if executed is None:
             return None
         project, _profile, _binary, bridge, completed = executed
-        return invocation.lint_result(request, project, bridge, completed)
+        result = invocation.lint_result(request, project, bridge, completed)
+        if not request.fix:
+            return result
+        # Fusion's --fix run reports nothing about what it left; lint again to say what remains.
+        import attrs
+
+        again = self._execute(attrs.evolve(request, fix=False), "lint")
+        if again is None:
+            return result
+        project, _profile, _binary, bridge, completed = again
+        remaining = invocation.lint_result(request, project, bridge, completed)
+        return attrs.evolve(remaining, fixed_count=result.fixed_count,
+                            fixed_files=result.fixed_files,
+                            elapsed_time=result.elapsed_time + remaining.elapsed_time)
 
     def _serve(
         self, request: InvocationRequest, command: str, result_cls: type[_Result]
@@ -172,6 +185,8 @@ class FusionRuntime:
             timeout=timeout, lock=command in DATABASE_COMMANDS, emit=self._emit, track=track,
         )
         rejected = invocation.rejection(bridge, completed)
+        if rejected and command == "lint":
+            rejected = invocation.lint_rejection(rejected)
         if rejected:
             self._decline(request, "parse-rejected", "FLOE-DBT-E001", rejected)
             return None

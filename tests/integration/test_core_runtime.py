@@ -58,7 +58,7 @@ def test_facade_methods(project: Path) -> None:
     catalog = facade.get_catalog(project)
     assert "model.contract.adults" in catalog["nodes"]
     assert facade.supports_parallel_execution(project) is False
-    assert facade.supports_sql_linting(project) is False
+    assert facade.supports_sql_linting(project) is True
     metadata = facade.get_runtime_metadata(project)
     assert metadata["name"] == "core"
     assert metadata["version"].startswith("1.")

@@ -1,0 +1,5 @@
+select
+    id,
+    full_name
+from {{ ref('people') }}
+where age > 18

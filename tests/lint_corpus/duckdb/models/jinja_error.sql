@@ -1,0 +1,3 @@
+select
+    id
+from {{ ref('people' }}

@@ -1,0 +1,4 @@
+SELECT
+    id,
+    full_name
+from {{ ref('people') }}

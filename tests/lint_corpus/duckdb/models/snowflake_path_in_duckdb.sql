@@ -1,0 +1,4 @@
+select
+    id,
+    payload:customer.id::string as customer_id
+from {{ ref('people') }}

@@ -1,0 +1,4 @@
+select
+    id,   
+    full_name
+from {{ ref('people') }}

@@ -1,0 +1,2 @@
+selec id
+frm {{ ref('people') }}

@@ -1,0 +1,5 @@
+select
+    id,
+    full_name
+FROM {{ ref('people') }}
+Where age > 18
