@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from floe_dbt_hooks.artifacts import load_artifact
 from floe_dbt_hooks.errors import DBTConfigurationError
@@ -22,11 +22,16 @@ from floe_dbt_hooks.models import (
     CompileResult,
     DBTRunResult,
     InvocationResult,
+    LintRequest,
+    LintResult,
     RunCommand,
     RunRequest,
     RuntimeInfo,
     to_dict,
 )
+
+if TYPE_CHECKING:
+    from floe_dbt_hooks.compare.result import CompareResult
 
 
 class DBTFacade:
@@ -142,6 +147,22 @@ class DBTFacade:
         """``dbt build``: seeds, models, snapshots and tests in DAG order."""
         return self.invoke("build", project_dir, **options)
 
+    def lint_project(
+        self,
+        project_dir: str | Path,
+        profiles_dir: str | Path | None = None,
+        target: str | None = None,
+        fix: bool = False,
+        select: str | list[str] | None = None,
+        **options: Any,
+    ) -> LintResult:
+        """Lint (with ``fix``, fix) the selected models: SQLFluff on dbt-core, ``dbt lint`` on
+        Fusion; violations are in the result, a linter that cannot run raises DBTLintError."""
+        request = LintRequest(project_dir=project_dir, profiles_dir=profiles_dir, target=target,
+                              fix=fix, select=select, **self._options(options))
+        result: LintResult = self.plugin_manager(project_dir).hook.dbt_lint(request=request)
+        return result
+
     def artifact_path(
         self, kind: ArtifactKind, project_dir: str | Path, target_path: str | Path | None = None
     ) -> Path:
@@ -211,3 +232,11 @@ class DBTFacade:
     ) -> dict[str, Any]:
         data: dict[str, Any] = to_dict(self.runtime_info(project_dir, runtime))
         return data
+
+    def compare(
+        self, project_dir: str | Path, runtimes: tuple[str, str] = ("core", "fusion"), **options: Any
+    ) -> CompareResult:
+        """Shadow-run the project under two runtimes (see :mod:`floe_dbt_hooks.compare`)."""
+        from floe_dbt_hooks.compare.runner import compare_runtimes
+
+        return compare_runtimes(project_dir, runtimes, pm=self.plugin_manager(project_dir), **options)

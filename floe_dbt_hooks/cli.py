@@ -21,14 +21,15 @@ EXIT_OK, EXIT_FAILURES, EXIT_ERROR = 0, 1, 2
 RUN_COMMANDS = ("run", "test", "build", "seed", "snapshot")
 
 
-def _add_project_flags(parser: argparse.ArgumentParser) -> None:
+def _add_project_flags(parser: argparse.ArgumentParser,
+                       outputs: tuple[str, ...] = ("text", "json")) -> None:
     parser.add_argument("--project-dir", default=".", help="folder holding dbt_project.yml")
     parser.add_argument("--profiles-dir", default=None, help="folder holding profiles.yml")
     parser.add_argument("-t", "--target", default=None, help="profile target to use")
     parser.add_argument("--target-path", default=None, help="where artifacts are written")
     parser.add_argument("--vars", default=None, help="YAML mapping of project variables")
     parser.add_argument("--runtime", default=None, help="runtime to use: core, fusion, ...")
-    parser.add_argument("--output", choices=("text", "json"), default="text")
+    parser.add_argument("--output", choices=outputs, default="text")
     parser.add_argument("--log-format", choices=("text", "json"), default="text",
                         help="json: log events (nodes included) as JSON lines on stderr")
     parser.add_argument("--log-level", choices=("debug", "info", "warning", "error"), default=None,
@@ -74,6 +75,17 @@ def build_parser() -> argparse.ArgumentParser:
     docs.add_argument("action", choices=("generate",))
     _add_project_flags(docs)
     docs.add_argument("--threads", type=int, default=None)
+    lint = commands.add_parser("lint", help="lint (and with --fix, fix) the models' SQL")
+    _add_project_flags(lint, outputs=("text", "json", "github"))
+    _add_selection_flags(lint, full_refresh=False)
+    lint.add_argument("--fix", action="store_true", help="rewrite fixable violations in place")
+    lint.add_argument("--config", dest="lint_config", default=None, metavar="PATH",
+                      help="an extra SQLFluff config file, applied over the project's")
+    lint.add_argument("--no-cache", dest="lint_cache", action="store_false",
+                      help="lint every file, ignoring cached results")
+    from floe_dbt_hooks.compare import command as compare_command
+
+    compare_command.add_parser(commands, _add_project_flags)
     plugins = commands.add_parser("plugins", help="list plugins and runtimes")
     _add_project_flags(plugins)
     artifacts = commands.add_parser("artifacts", help="print or write an artifact")
@@ -132,6 +144,12 @@ def _run(args: argparse.Namespace) -> int:
         ))
     if args.command == "artifacts":
         return _artifacts(args, disable)
+    if args.command == "lint":
+        return _lint(args, disable)
+    if args.command == "compare":
+        from floe_dbt_hooks.compare import command as compare_command
+
+        return compare_command.run(args, disable)
 
     reporter = ProgressReporter() if args.log_format == "text" else None
     pm = create_plugin_manager(
@@ -167,6 +185,29 @@ def _run(args: argparse.Namespace) -> int:
     if result.success:
         return EXIT_OK
     return EXIT_FAILURES if result.failures else EXIT_ERROR
+
+
+def _lint(args: argparse.Namespace, disable: list[str]) -> int:
+    """``floe-dbt lint``: 0 when no violations remain, 1 when some do (2 is the linter failing)."""
+    from floe_dbt_hooks.manager import create_plugin_manager
+    from floe_dbt_hooks.models import LintRequest, to_dict
+    from floe_dbt_hooks.progress import lint_report
+
+    project_dir = Path(args.project_dir)
+    pm = create_plugin_manager(project_dir, runtime=args.runtime, fallback=args.fallback,
+                               disable=disable)
+    result = pm.hook.dbt_lint(request=LintRequest(
+        project_dir=project_dir, profiles_dir=args.profiles_dir, target=args.target,
+        target_path=args.target_path, vars=_parse_vars(args.vars), threads=args.threads,
+        runtime=args.runtime, fallback=args.fallback, isolate=args.isolate, select=args.select,
+        exclude=args.exclude, selector=args.selector, fix=args.fix, config_path=args.lint_config,
+        use_cache=args.lint_cache,
+    ))
+    if args.output == "json":
+        _emit_json(to_dict(result))
+    else:
+        print(lint_report(result, github_root=project_dir if args.output == "github" else None))
+    return EXIT_OK if result.passed else EXIT_FAILURES
 
 
 def _plugins(args: argparse.Namespace, pm: Any) -> int:
@@ -248,6 +289,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except FloeDBTError as error:
         if getattr(args, "output", "text") == "json":
             _emit_json({"error": error.to_dict()})
+        elif getattr(args, "output", "text") == "github":
+            from floe_dbt_hooks.progress import github_error
+
+            print(github_error(error))
         print(f"error: {error}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:

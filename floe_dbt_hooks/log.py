@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     )
 
 LOGGER_NAME = "floe_dbt_hooks"
+logging.getLogger(LOGGER_NAME).addHandler(logging.NullHandler())
 
 
 def _redact_event(

@@ -74,7 +74,8 @@ def ensure_venv() -> None:
         return
     if not _bin("python").exists():
         venv.EnvBuilder(with_pip=True, clear=True).create(VENV)
-    packages = ["-e", f"{ROOT}[dev]"]
+    # The openlineage extra names floe-dbt-openlineage, which pip takes from contrib/ below.
+    packages = ["-e", f"{ROOT}[dev,openlineage]"]
     for contrib in sorted((ROOT / "contrib").glob("*/pyproject.toml")):
         packages += ["-e", str(contrib.parent)]
     code = _run(
@@ -129,6 +130,23 @@ def ensure_fusion() -> None:
             os.replace(partial, driver)
 
 
+def ensure_chromium() -> None:
+    """Headless Chromium (Debian's package) renders the compare report in the tests."""
+    import shutil
+
+    if shutil.which("chromium"):
+        print("chromium is installed", flush=True)
+        return
+    apt = shutil.which("apt-get")
+    if apt is None or os.geteuid() != 0:
+        sys.exit("the tests need Debian's chromium package: run 'apt-get install chromium' as root")
+    for argv in ([apt, "update", "-qq"], [apt, "install", "-y", "-qq", "chromium"]):
+        code = _run(argv, timeout=INSTALL_TIMEOUT,
+                    env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+        if code != 0:
+            sys.exit(f"{' '.join(argv)} failed (exit {code})")
+
+
 def fusion_env() -> dict[str, str]:
     """How the tests find the engine: the same settings a user would set."""
     return {
@@ -177,6 +195,7 @@ def main(argv: list[str]) -> int:
         return run_example()
     if argv[0] == "test":
         ensure_fusion()
+        ensure_chromium()
         return run_tests(argv[1:])
     return 0
 
