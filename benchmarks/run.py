@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import datetime as _dt
 import json
 import os
 import platform
 import re
+import resource
 import shutil
 import signal
 import statistics
@@ -40,8 +42,9 @@ BIN = Path(sys.executable).parent
 
 sys.path.insert(0, str(HERE))
 import generate_project  # noqa: E402
+from lint_bench import case_lint  # noqa: E402
 
-CASES = ("import", "build-example", "build-50", "manifest-10mb", "warm-one-model-500")
+CASES = ("import", "build-example", "build-50", "manifest-10mb", "warm-one-model-500", "lint-50")
 MANIFEST_BYTES = 10 * 1024 * 1024
 WARM_MODELS = 500
 
@@ -73,15 +76,28 @@ def child_env() -> dict[str, str]:
     return env
 
 
+@dataclasses.dataclass(frozen=True)
+class Ran:
+    """A finished child: wall seconds, user+sys CPU seconds (the child and the descendants it
+    waited for; runs are sequential, so the RUSAGE_CHILDREN delta is this child's) and output."""
+
+    wall: float
+    cpu: float
+    returncode: int
+    stdout: str
+    stderr: str
+
+
 def run_proc(
     argv: Sequence[str | Path],
     *,
     cwd: Path | None = None,
     timeout: float,
     check: bool = True,
-) -> tuple[float, subprocess.CompletedProcess[str]]:
-    """Run ``argv`` and return (wall seconds, completed process); kill its group on timeout."""
+) -> Ran:
+    """Run ``argv`` (no shell) in its own session; kill its process group on timeout."""
     args = [str(a) for a in argv]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     proc = subprocess.Popen(
         args, cwd=cwd, env=child_env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -95,12 +111,13 @@ def run_proc(
     except BaseException:
         _kill_group(proc)
         raise
-    elapsed = time.perf_counter() - started
-    done = subprocess.CompletedProcess(args, proc.returncode, out, err)
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
     if check and proc.returncode != 0:
         tail = "\n".join((out + "\n" + err).strip().splitlines()[-25:])
         raise BenchError(f"exit {proc.returncode}: {' '.join(args)} (cwd {cwd})\n{tail}")
-    return elapsed, done
+    return Ran(wall=wall, cpu=cpu, returncode=proc.returncode, stdout=out, stderr=err)
 
 
 def _kill_group(proc: subprocess.Popen[str]) -> None:
@@ -281,10 +298,10 @@ def case_import(opts: argparse.Namespace) -> list[dict[str, Any]]:
     imports: list[dict[str, Any]] = []
     result: dict[str, Any] = {}
     for i in range(opts.warmup + opts.repeat):
-        _, done = run_proc([python, "-X", "importtime", "-c", IMPORT_CODE], cwd=ROOT,
+        done = run_proc([python, "-X", "importtime", "-c", IMPORT_CODE], cwd=ROOT,
                            timeout=opts.timeout)
         result = last_json(done.stdout)
-        _, done_plain = run_proc([python, "-c", IMPORT_CODE], cwd=ROOT, timeout=opts.timeout)
+        done_plain = run_proc([python, "-c", IMPORT_CODE], cwd=ROOT, timeout=opts.timeout)
         if i < opts.warmup:
             continue
         traced.append(result["seconds"])
@@ -328,15 +345,17 @@ def bench_build(case: str, project: Path, opts: argparse.Namespace) -> list[dict
                       "--no-use-colors"],
     }
     times: dict[str, list[float]] = {name: [] for name in commands}
+    cpu: dict[str, list[float]] = {name: [] for name in commands}
     names = list(commands)
     for i in range(opts.warmup + opts.repeat):
         order = names[i % len(names):] + names[:i % len(names)]
         for name in order:
             clean_state(project)
-            elapsed, _ = run_proc(commands[name], cwd=project, timeout=opts.timeout)
+            done = run_proc(commands[name], cwd=project, timeout=opts.timeout)
             if i >= opts.warmup:
-                times[name].append(elapsed)
-            log(f"  {case}: {name} build {elapsed:.3f} s"
+                times[name].append(done.wall)
+                cpu[name].append(done.cpu)
+            log(f"  {case}: {name} build {done.wall:.3f} s wall, {done.cpu:.3f} s CPU"
                 + (" (warm-up, not counted)" if i < opts.warmup else ""))
     clean_state(project)
     floe_s = summary(times["floe"])
@@ -356,7 +375,15 @@ def bench_build(case: str, project: Path, opts: argparse.Namespace) -> list[dict
                 "state": "cold: database, target/ (with partial_parse.msgpack) and logs/ deleted "
                          "before every run; the commands rotate which goes first",
                 "project": str(project),
+                "cpu_seconds": {"floe": summary(cpu["floe"]), ref: summary(cpu[ref])},
             }))
+    floe_cpu, quiet_cpu = summary(cpu["floe"]), summary(cpu["dbt-quiet"])
+    ratio = floe_cpu["median"] / quiet_cpu["median"]
+    log(f"  {case}: CPU time overhead vs dbt-quiet {100 * (ratio - 1):+.1f}% (medians)")
+    rows.append(row(f"{case} CPU vs quiet dbt", "s", floe_cpu, quiet_cpu, "overhead < 3%",
+                    ratio < 1.03, reference_name="(dbt-quiet CPU)", ratio=ratio,
+                    details={"metric": "user+sys CPU seconds of the process tree; less sensitive "
+                                       "than wall time to other load on the machine"}))
     return rows
 
 
@@ -429,10 +456,12 @@ def case_manifest(opts: argparse.Namespace) -> list[dict[str, Any]]:
     cached: list[float] = []
     cached_mean: list[float] = []
     plain: list[float] = []
+    nogc: list[float] = []
+    modes = ["floe", "json", "json-nogc"]
     for i in range(opts.warmup + opts.repeat):
-        order = ("floe", "json") if i % 2 == 0 else ("json", "floe")
+        order = modes[i % len(modes):] + modes[:i % len(modes)]
         for mode in order:
-            _, done = run_proc([python, __file__, "_child", "manifest", mode, path], cwd=ROOT,
+            done = run_proc([python, __file__, "_child", "manifest", mode, path], cwd=ROOT,
                                timeout=opts.timeout)
             data = last_json(done.stdout)
             if i < opts.warmup:
@@ -441,26 +470,35 @@ def case_manifest(opts: argparse.Namespace) -> list[dict[str, Any]]:
                 cold.append(data["cold"])
                 cached.append(data["cached"])
                 cached_mean.append(data["cached_mean"])
-            else:
+            elif mode == "json":
                 plain.append(data["json_load"])
+            else:
+                nogc.append(data["json_load"])
     cold_s, plain_s, cached_s = summary(cold), summary(plain), summary(cached)
     size = path.stat().st_size
     log(f"  manifest-10mb: load_artifact cold {fmt(cold_s['median'], 'ms')}, json.load "
         f"{fmt(plain_s['median'], 'ms')}, cached second call {fmt(cached_s['median'], 'us')} "
-        f"(mean of 1000 more: {fmt(statistics.median(cached_mean), 'us')})")
+        f"(mean of 1000 more: {fmt(statistics.median(cached_mean), 'us')}); json.load with the "
+        f"garbage collector off during the call: {fmt(statistics.median(nogc), 'ms')}")
     return [
         row("manifest-10mb cold", "ms", cold_s, plain_s, "< 30 ms", cold_s["median"] < 0.030,
-            reference_name="(json.load)", details={"path": str(path), "bytes": size}),
+            reference_name="(json.load)", details={
+                "path": str(path), "bytes": size, "json_load_gc_disabled": summary(nogc)}),
         row("manifest-10mb cached", "us", cached_s, None, "< 1 ms", cached_s["median"] < 0.001,
             details={"mean_of_1000_more_calls": statistics.median(cached_mean)}),
     ]
 
 
 def child_manifest(mode: str, path: str) -> dict[str, Any]:
-    if mode == "json":
+    if mode in ("json", "json-nogc"):
+        import gc
+
         started = time.perf_counter()
+        if mode == "json-nogc":
+            gc.disable()
         with open(path, "rb") as handle:
             data = json.load(handle)
+        gc.enable()
         elapsed = time.perf_counter() - started
         assert "metadata" in data
         return {"json_load": elapsed}
@@ -491,14 +529,15 @@ def case_warm(opts: argparse.Namespace) -> list[dict[str, Any]]:
     model = generate_project.middle_model(WARM_MODELS, "layered")
     dbt = tool("dbt")
     for step in (["seed"], ["run"], ["parse"]):
-        elapsed, _ = run_proc([dbt, *step, "--profiles-dir", "."], cwd=project,
-                              timeout=opts.timeout)
+        elapsed = run_proc([dbt, *step, "--profiles-dir", "."], cwd=project,
+                           timeout=opts.timeout).wall
         log(f"  warm-one-model-500: setup dbt {step[0]} {elapsed:.1f} s")
 
     cli: list[float] = []
     for i in range(opts.warmup + opts.repeat):
-        elapsed, done = run_proc([dbt, "run", "-s", model, "--profiles-dir", "."], cwd=project,
-                                 timeout=opts.timeout)
+        done = run_proc([dbt, "run", "-s", model, "--profiles-dir", "."], cwd=project,
+                        timeout=opts.timeout)
+        elapsed = done.wall
         if "PASS=1 " not in done.stdout:
             raise BenchError(f"dbt run -s {model} did not run exactly one model:\n{done.stdout}")
         if i >= opts.warmup:
@@ -512,7 +551,7 @@ def case_warm(opts: argparse.Namespace) -> list[dict[str, Any]]:
         argv.append("--memory")
     if opts.profile:
         argv += ["--profile", GENERATED / "warm-500.prof"]
-    _, done = run_proc(argv, cwd=ROOT, timeout=opts.timeout * (4 if opts.memory else 1))
+    done = run_proc(argv, cwd=ROOT, timeout=opts.timeout * (4 if opts.memory else 1))
     data = last_json(done.stdout)
     warm = data["times"][1:opts.repeat + 1]
     log(f"  warm-one-model-500: facade cold call {data['times'][0]:.3f} s, warm calls "
@@ -526,17 +565,25 @@ def case_warm(opts: argparse.Namespace) -> list[dict[str, Any]]:
     if data.get("profile"):
         log(f"  warm-one-model-500: cProfile of the warm calls: {data['profile']} "
             f"(top functions in {data['profile_text']})")
+    if opts.profile:
+        done = run_proc([tool("python"), __file__, "_child", "breakdown", project, model,
+                            "--calls", "5"], cwd=ROOT, timeout=opts.timeout)
+        breakdown = last_json(done.stdout)["medians"]
+        log("  warm-one-model-500: wall-time breakdown of a warm call (median of 5, "
+            "instrumented):")
+        for label, seconds in breakdown.items():
+            log(f"    {seconds * 1e3:8.1f} ms  {label}")
+        data["breakdown"] = breakdown
     floe_s, cli_s = summary(warm), summary(cli)
     return [row("warm-one-model-500", "s", floe_s, cli_s, "< 0.5 s", floe_s["median"] < 0.5,
                 reference_name="(dbt run -s)", details={
                     "model": model, "cold_call": data["times"][0], "all_calls": data["times"],
                     "memory": data.get("memory", []), "project": str(project),
+                    "breakdown": data.get("breakdown"),
                 })]
 
 
 def _rss() -> dict[str, float]:
-    import resource
-
     maxrss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     vmrss_kb = 0.0
     with open("/proc/self/status") as status:
@@ -546,47 +593,150 @@ def _rss() -> dict[str, float]:
     return {"maxrss_mb": maxrss_kb / 1024, "vmrss_mb": vmrss_kb / 1024}
 
 
+PROFILED_CALLS = 5
+
+
 def child_warm(project: str, model: str, calls: int, memory: bool, profile: str | None
                ) -> dict[str, Any]:
+    """``calls`` timed calls (the first is cold), then with ``memory`` more unprofiled calls up
+    to 100 warm ones, then with ``profile`` PROFILED_CALLS more under cProfile (never timed)."""
     from floe_dbt_hooks import DBTFacade
 
     facade = DBTFacade()  # isolate=True; requests default to reuse_manifest=True
     checkpoints = {1, 10, 100} if memory else set()
     total = max(calls, 101) if memory else calls
-    profiler = None
-    times: list[float] = []
-    mem: list[dict[str, Any]] = []
-    for index in range(total):
-        if profile and index == 1:
-            import cProfile
 
-            profiler = cProfile.Profile()
-            profiler.enable()
+    def call(index: int) -> float:
         started = time.perf_counter()
         result = facade.run_models(project, select=model)
-        times.append(time.perf_counter() - started)
+        elapsed = time.perf_counter() - started
         if not result.success or result.models_run != 1:
             raise SystemExit(f"call {index}: success={result.success} "
                              f"models_run={result.models_run} nodes={result.nodes}")
         if index > 0 and not result.metadata.get("warm_manifest"):
             raise SystemExit(f"call {index} did not reuse the warm manifest")
-        if profiler is not None and index == calls - 1:
-            profiler.disable()
+        return elapsed
+
+    times: list[float] = []
+    mem: list[dict[str, Any]] = []
+    for index in range(total):
+        times.append(call(index))
         if index in checkpoints:
             mem.append({"warm_calls": index, **_rss()})
     out: dict[str, Any] = {"times": times, "memory": mem}
-    if profiler is not None and profile:
+    if profile:
+        import cProfile
         import io
         import pstats
 
+        profiler = cProfile.Profile()
+        profiler.enable()
+        for index in range(total, total + PROFILED_CALLS):
+            call(index)
+        profiler.disable()
         profiler.dump_stats(profile)
         text = io.StringIO()
         stats = pstats.Stats(profiler, stream=text)
-        stats.sort_stats("cumulative").print_stats(60)
-        stats.sort_stats("tottime").print_stats(30)
+        text.write(f"{PROFILED_CALLS} warm run_models calls under cProfile\n")
+        stats.sort_stats("cumulative").print_stats(80)
+        stats.sort_stats("tottime").print_stats(40)
         Path(profile).with_suffix(".txt").write_text(text.getvalue())
         out.update(profile=profile, profile_text=str(Path(profile).with_suffix(".txt")))
     return out
+
+
+# (label, module, attribute path): wall time of each is summed per warm call by child_breakdown.
+# Indentation of a label shows nesting (the DuckDB open happens when before_run takes its first
+# connection); "dbt preflight" (click, flags, project and profile loading, adapter setup) is what
+# dbtRunner.invoke spends outside the task's run().
+BREAKDOWN: tuple[tuple[str, str, str], ...] = (
+    ("facade.run_models (total)", "floe_dbt_hooks.api", "DBTFacade.invoke"),
+    ("  floe: load_project", "floe_dbt_core.invoke", "load_project"),
+    ("  floe: load_profile_target", "floe_dbt_core.invoke", "load_profile_target"),
+    ("  floe: _warm_manifest", "floe_dbt_core.invoke", "_warm_manifest"),
+    ("    project_fingerprint", "floe_dbt_core.invoke", "project_fingerprint"),
+    ("    _reset_compiled_state", "floe_dbt_core.invoke", "_reset_compiled_state"),
+    ("  dbtRunner.invoke", "dbt.cli.main", "dbtRunner.invoke"),
+    ("    task.run()", "dbt.task.runnable", "GraphRunnableTask.run"),
+    ("      _runtime_initialize", "dbt.task.compile", "CompileTask._runtime_initialize"),
+    ("        compile_manifest", "dbt.task.base", "ConfiguredTask.compile_manifest"),
+    ("          Linker.link_graph", "dbt.compilation", "Linker.link_graph"),
+    ("            Linker.find_cycles", "dbt.compilation", "Linker.find_cycles"),
+    ("          Linker.get_graph_summary", "dbt.compilation", "Linker.get_graph_summary"),
+    ("        get_graph_queue (selection)", "dbt.task.runnable",
+     "GraphRunnableTask.get_graph_queue"),
+    ("      before_run", "dbt.task.run", "RunTask.before_run"),
+    ("        create_schemas", "dbt.task.runnable", "GraphRunnableTask.create_schemas"),
+    ("        populate_adapter_cache", "dbt.task.runnable",
+     "GraphRunnableTask.populate_adapter_cache"),
+    ("        duckdb open (Environment.initialize_db)", "dbt.adapters.duckdb.environments",
+     "Environment.initialize_db"),
+    ("      execute_nodes", "dbt.task.runnable", "GraphRunnableTask.execute_nodes"),
+    ("      after_run", "dbt.task.run", "RunTask.after_run"),
+    ("      task_end_messages", "dbt.task.run", "RunTask.task_end_messages"),
+    ("  floe: write run_results.json", "dbt.artifacts.schemas.run.v5.run",
+     "RunExecutionResult.write"),
+    ("  floe: copy manifest.json", "shutil", "copyfile"),
+    ("  floe: _release_connections (close)", "floe_dbt_core.invoke", "_release_connections"),
+    ("  floe: node_results", "floe_dbt_core.invoke", "node_results"),
+)
+
+
+def _instrument(totals: dict[str, float]) -> None:
+    import functools
+    import importlib
+
+    def timed(label: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                totals[label] = totals.get(label, 0.0) + time.perf_counter() - started
+
+        return wrapper
+
+    for label, module_name, attr in BREAKDOWN:
+        owner: Any = importlib.import_module(module_name)
+        *path, name = attr.split(".")
+        for part in path:
+            owner = getattr(owner, part)
+        raw = vars(owner).get(name) if isinstance(owner, type) else getattr(owner, name)
+        if isinstance(raw, classmethod):
+            setattr(owner, name, classmethod(timed(label, raw.__func__)))
+        elif isinstance(raw, staticmethod):
+            setattr(owner, name, staticmethod(timed(label, raw.__func__)))
+        elif raw is not None:
+            setattr(owner, name, timed(label, raw))
+        else:
+            raise SystemExit(f"cannot instrument {module_name}.{attr}")
+
+
+def child_breakdown(project: str, model: str, calls: int) -> dict[str, Any]:
+    """Wall time per step of ``calls`` warm run_models calls (after one unmeasured cold call)."""
+    from floe_dbt_hooks import DBTFacade
+
+    facade = DBTFacade()
+    facade.run_models(project, select=model)  # cold: parse (imports dbt first)
+    facade.run_models(project, select=model)  # one more so lazy imports are done
+    totals: dict[str, float] = {}
+    _instrument(totals)
+    labels = [label for label, _, _ in BREAKDOWN]
+    total, invoke, task_run = labels[0], "  dbtRunner.invoke", "    task.run()"
+    preflight = "    dbt preflight (dbtRunner.invoke minus task.run)"
+    rest = "  floe: everything else (facade total minus its steps above)"
+    per_call: dict[str, list[float]] = {label: [] for label in [*labels, preflight, rest]}
+    for _ in range(calls):
+        totals.clear()
+        facade.run_models(project, select=model)
+        totals[preflight] = totals.get(invoke, 0.0) - totals.get(task_run, 0.0)
+        totals[rest] = totals.get(total, 0.0) - sum(
+            v for k, v in totals.items() if k.startswith("  ") and not k.startswith("   "))
+        for label in per_call:
+            per_call[label].append(totals.get(label, 0.0))
+    medians = {label: statistics.median(values) for label, values in per_call.items()}
+    return {"medians": medians, "calls": calls}
 
 
 # --------------------------------------------------------------------------------------------
@@ -598,6 +748,9 @@ RUNNERS: dict[str, Callable[[argparse.Namespace], list[dict[str, Any]]]] = {
     "build-50": case_build_50,
     "manifest-10mb": case_manifest,
     "warm-one-model-500": case_warm,
+    "lint-50": lambda opts: case_lint(
+        opts, tool=lambda name: tool(name), run_proc=run_proc, summary=summary, row=row, log=log,
+        generated=GENERATED, generate=generate_project.generate),
 }
 
 
@@ -607,6 +760,7 @@ def environment() -> dict[str, Any]:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "cpus": os.cpu_count(),
+        "loadavg_at_start": os.getloadavg(),
     }
     try:
         from importlib.metadata import version
@@ -616,8 +770,8 @@ def environment() -> dict[str, Any]:
     except Exception as exc:  # reporting only
         info["versions_error"] = str(exc)
     try:
-        _, done = run_proc(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, timeout=10)
-        _, dirty = run_proc(["git", "status", "--porcelain"], cwd=ROOT, timeout=30)
+        done = run_proc(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, timeout=10)
+        dirty = run_proc(["git", "status", "--porcelain"], cwd=ROOT, timeout=30)
         info["git"] = done.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
     except (BenchError, OSError):
         pass
@@ -670,7 +824,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         except BenchError as exc:
             failures[case] = str(exc)
             log(f"  {case} FAILED: {exc}")
-        log(f"  ({case} took {time.perf_counter() - started:.0f} s)")
+        load, cpus = os.getloadavg()[0], os.cpu_count() or 1
+        log(f"  ({case} took {time.perf_counter() - started:.0f} s; 1-min load average now "
+            f"{load:.2f} on {cpus} CPUs, this benchmark's own processes included"
+            + ("; above the CPU count, so other work is probably skewing the timings)"
+               if load > cpus else ")"))
     print()
     print_table(rows)
     for case, error in failures.items():
@@ -699,6 +857,8 @@ def child_main(argv: list[str]) -> int:
         parser.add_argument("--profile", default=None)
         args = parser.parse_args(argv[1:])
         data = child_warm(args.project, args.model, args.calls, args.memory, args.profile)
+    elif mode == "breakdown":
+        data = child_breakdown(argv[1], argv[2], int(argv[argv.index("--calls") + 1]))
     else:
         raise SystemExit(f"unknown child mode {mode}")
     print(json.dumps(data))
