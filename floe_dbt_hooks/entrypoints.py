@@ -1,10 +1,13 @@
-"""Discover ``floe.dbt`` entry points without paying for ``importlib.metadata`` on every start.
+"""Discover ``floe.dbt`` entry points and installed versions without ``importlib.metadata``'s cost.
 
 Scanning installed distributions imports ``importlib.metadata`` (and the email parser behind it) and
 reads every ``entry_points.txt``: more than the rest of plugin discovery together. The scan's answer
-is kept in a small cache file keyed by the interpreter and every ``sys.path`` folder's mtime; any
-install, upgrade or removal changes a folder's mtime (dist-info folders are created and deleted),
-so a changed environment is always scanned again.
+(the group's entry points, and every distribution's name and version) is kept in a small cache file
+keyed by the interpreter and the mtime of every ``sys.path`` folder that holds distributions; any
+install, upgrade or removal changes such a folder's mtime (dist-info folders are created and
+deleted), so a changed environment is always scanned again. Folders without distributions (the
+working directory a script runs from, say) are left out of the key, so writing files there does not
+force a rescan.
 """
 
 from __future__ import annotations
@@ -43,14 +46,24 @@ class PluginEntryPoint:
         return obj
 
 
+_METADATA_SUFFIXES = (".dist-info", ".egg-info", ".egg-link", ".pth")
+
+
+def _holds_distributions(folder: str) -> bool:
+    try:
+        with os.scandir(folder) as entries:
+            return any(entry.name.endswith(_METADATA_SUFFIXES) for entry in entries)
+    except OSError:
+        return False
+
+
 def _environment_key() -> str:
     digest = hashlib.sha256(sys.executable.encode())
     for entry in sys.path:
-        try:
-            mtime = os.stat(entry or ".").st_mtime_ns
-        except OSError:
-            mtime = -1
-        digest.update(f"{entry}\0{mtime}\0".encode())
+        folder = entry or "."
+        if not _holds_distributions(folder):
+            continue
+        digest.update(f"{entry}\0{os.stat(folder).st_mtime_ns}\0".encode())
     return digest.hexdigest()
 
 
@@ -60,10 +73,10 @@ def _cache_file(group: str) -> Path:
     return Path(base) / "floe-dbt" / f"entry-points-{tag}.json"
 
 
-def _scan(group: str) -> list[PluginEntryPoint]:
-    from importlib.metadata import entry_points
+def _scan(group: str) -> tuple[list[PluginEntryPoint], dict[str, str]]:
+    from importlib.metadata import distributions, entry_points
 
-    return [
+    found = [
         PluginEntryPoint(
             name=ep.name, value=ep.value,
             distribution=ep.dist.name if ep.dist is not None else None,
@@ -71,23 +84,39 @@ def _scan(group: str) -> list[PluginEntryPoint]:
         )
         for ep in entry_points(group=group)
     ]
+    versions: dict[str, str] = {}
+    for dist in distributions():
+        name = (dist.metadata["Name"] or "").lower().replace("_", "-")
+        versions.setdefault(name, dist.version)
+    return found, versions
 
 
-def plugin_entry_points(group: str) -> list[PluginEntryPoint]:
-    """The group's entry points in installation order, from the cache when nothing changed."""
+def _environment(group: str) -> tuple[list[PluginEntryPoint], dict[str, str]]:
     key = _environment_key()
     cache = _cache_file(group)
     try:
         data = json.loads(cache.read_text())
         if data.get("key") == key:
-            return [PluginEntryPoint(*row) for row in data["entry_points"]]
+            return [PluginEntryPoint(*row) for row in data["entry_points"]], data["versions"]
     except (OSError, ValueError, TypeError, KeyError):
         pass
-    found = _scan(group)
+    found, versions = _scan(group)
     from floe_dbt_hooks.fsutil import atomic_write_text
 
     with contextlib.suppress(OSError):
         atomic_write_text(cache, json.dumps({
-            "key": key, "entry_points": [attrs.astuple(ep) for ep in found],
+            "key": key, "entry_points": [attrs.astuple(ep) for ep in found], "versions": versions,
         }))
-    return found
+    return found, versions
+
+
+def plugin_entry_points(group: str) -> list[PluginEntryPoint]:
+    """The group's entry points in installation order, from the cache when nothing changed."""
+    return _environment(group)[0]
+
+
+def installed_versions() -> dict[str, str]:
+    """Every installed distribution's version by normalised name (``dbt-core`` -> ``1.11.16``)."""
+    from floe_dbt_hooks._markers import NAME
+
+    return _environment(NAME)[1]

@@ -87,22 +87,27 @@ class InvocationLogger:
     finished event sees the declined runtimes."""
 
     def _invocation(self, hook: str, request: InvocationRequest) -> Generator[None, Any, Any]:
-        log = get_logger(invocation_id=request.invocation_id, project=str(request.project_dir),
-                         target=request.target, hook=hook, command=getattr(request, "command", None))
+        def log() -> Any:
+            return get_logger(invocation_id=request.invocation_id,
+                              project=str(request.project_dir), target=request.target, hook=hook,
+                              command=getattr(request, "command", None))
+
         if _enabled(logging.INFO):
-            log.info("invocation_started", requested_runtime=request.runtime,
-                     select=list(request.select))
+            log().info("invocation_started", requested_runtime=request.runtime,
+                       select=list(request.select))
         try:
             result = yield
         except Exception as exc:
-            log.error("invocation_failed", error_code=getattr(exc, "code", None), error=str(exc))
+            if _enabled(logging.ERROR):
+                log().error("invocation_failed", error_code=getattr(exc, "code", None),
+                            error=str(exc))
             raise
         if _enabled(logging.INFO):
-            log.info("invocation_finished", runtime=result.runtime,
-                     success=getattr(result, "success", getattr(result, "passed", None)),
-                     node_counts=getattr(result, "node_counts", None),
-                     declined=[d.reason_code for d in result.declined],
-                     elapsed=round(result.elapsed_time, 3))
+            log().info("invocation_finished", runtime=result.runtime,
+                       success=getattr(result, "success", getattr(result, "passed", None)),
+                       node_counts=getattr(result, "node_counts", None),
+                       declined=[d.reason_code for d in result.declined],
+                       elapsed=round(result.elapsed_time, 3))
         return result
 
     @hookimpl(wrapper=True, tryfirst=True)

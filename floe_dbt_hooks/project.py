@@ -309,3 +309,43 @@ def referenced_env_vars(project: DBTProject, profile: ProfileTarget) -> frozense
             _env_scan_cache[file] = cached
         names |= cached[2]
     return frozenset(names)
+
+
+KEEP_INVOCATIONS = 50
+"""Isolated invocation folders kept per project: older ones beyond this many are removed..."""
+KEEP_SECONDS = 3600
+"""...but never one younger than this, so a concurrent reader never loses its artifacts."""
+
+
+def prepare_target_path(project: DBTProject, request: InvocationRequest) -> Path:
+    """Create the invocation's target path; for isolated invocations, first remove the oldest
+    ``target/floe/<invocation_id>`` folders beyond :data:`KEEP_INVOCATIONS`."""
+    path = invocation_target_path(project, request)
+    if request.isolate and request.target_path is None:
+        _prune_invocations(path.parent)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _prune_invocations(folder: Path) -> None:
+    import shutil
+    import time
+    import uuid
+
+    def is_invocation(entry: os.DirEntry[str]) -> bool:
+        try:
+            uuid.UUID(entry.name)
+        except ValueError:
+            return False
+        return entry.is_dir(follow_symlinks=False)
+
+    try:
+        with os.scandir(folder) as entries:
+            found = sorted(((e.stat().st_mtime, e.path) for e in entries if is_invocation(e)),
+                           reverse=True)
+    except OSError:
+        return
+    cutoff = time.time() - KEEP_SECONDS
+    for mtime, path in found[KEEP_INVOCATIONS:]:
+        if mtime < cutoff:
+            shutil.rmtree(path, ignore_errors=True)

@@ -28,27 +28,20 @@ if TYPE_CHECKING:
 
 RUNTIME_NAME = "core"
 PLUGIN_NAME = "floe_dbt_core"
+NOT_ADAPTERS = ("core", "adapters", "common", "extractor", "protos", "semantic-interfaces")
 
 
 @functools.cache
 def _installed_versions() -> tuple[str | None, tuple[str, ...]]:
-    """dbt-core's version and the adapters installed beside it, from package metadata only."""
-    from importlib.metadata import PackageNotFoundError, distributions, version
+    """dbt-core's version and the adapters installed beside it, from the cached package scan."""
+    from floe_dbt_hooks.entrypoints import installed_versions
 
-    try:
-        core_version: str | None = version("dbt-core")
-    except PackageNotFoundError:
-        core_version = None
+    versions = installed_versions()
     adapters = sorted(
-        {
-            name[len("dbt-"):]
-            for dist in distributions()
-            if (name := (dist.metadata["Name"] or "").lower()).startswith("dbt-")
-            and name[len("dbt-"):]
-            not in ("core", "adapters", "common", "extractor", "protos", "semantic-interfaces")
-        }
+        name[len("dbt-"):] for name in versions
+        if name.startswith("dbt-") and name[len("dbt-"):] not in NOT_ADAPTERS
     )
-    return core_version, tuple(adapters)
+    return versions.get("dbt-core"), tuple(adapters)
 
 
 class CoreRuntime:

@@ -168,6 +168,9 @@ class FusionRuntime:
         if prepared is None:
             return None
         binary, project, profile = prepared
+        from floe_dbt_hooks.project import prepare_target_path
+
+        prepare_target_path(project, request)
         timeout = float(request.timeout or self._settings.get("timeout", DEFAULT_TIMEOUT))
 
         def track(process: EngineProcess | None) -> None:

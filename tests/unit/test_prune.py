@@ -1,0 +1,48 @@
+"""Isolated invocation folders are pruned: the oldest beyond the limit go, recent ones stay."""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from floe_dbt_hooks import project as project_module
+from floe_dbt_hooks.models import RunRequest
+from floe_dbt_hooks.project import load_project, prepare_target_path
+
+
+def test_oldest_isolated_folders_are_pruned(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "dbt_project.yml").write_text("name: p\nprofile: p\n")
+    monkeypatch.setattr(project_module, "KEEP_INVOCATIONS", 3)
+    project = load_project(tmp_path)
+    floe = tmp_path / "target" / "floe"
+    old = time.time() - 2 * project_module.KEEP_SECONDS
+    folders = []
+    for index in range(6):
+        folder = floe / str(uuid.uuid4())
+        folder.mkdir(parents=True)
+        stamp = old + index if index < 5 else time.time()
+        os.utime(folder, (stamp, stamp))
+        folders.append(folder)
+    (floe / "parse").mkdir()
+    path = prepare_target_path(project, RunRequest(project_dir=tmp_path))
+    assert path.is_dir()
+    remaining = {p.name for p in floe.iterdir()}
+    assert "parse" in remaining, "only invocation folders are pruned"
+    assert path.name in remaining
+    assert folders[5].name in remaining, "young folders stay"
+    assert {folders[4].name, folders[3].name} <= remaining
+    assert not ({folders[0].name, folders[1].name, folders[2].name} & remaining)
+
+
+def test_non_isolated_invocations_prune_nothing(tmp_path: Path) -> None:
+    (tmp_path / "dbt_project.yml").write_text("name: p\nprofile: p\n")
+    stale = tmp_path / "target" / "floe" / str(uuid.uuid4())
+    stale.mkdir(parents=True)
+    os.utime(stale, (0, 0))
+    path = prepare_target_path(load_project(tmp_path), RunRequest(project_dir=tmp_path, isolate=False))
+    assert path == tmp_path.resolve() / "target"
+    assert stale.exists()
