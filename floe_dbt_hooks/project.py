@@ -39,7 +39,10 @@ class DBTProject:
     name: str
     profile: str
     target_path: Path
+    model_paths: tuple[Path, ...]
+    macro_paths: tuple[Path, ...]
     source_paths: tuple[Path, ...]
+    """Every folder dbt reads sources from: model, macro, seed, snapshot, test and analysis paths."""
     packages_install_path: Path
     packages_file: Path | None
 
@@ -106,9 +109,11 @@ def load_project(project_dir: str | Path) -> DBTProject:
             )
         return tuple(root / v for v in value)
 
+    model_paths = paths("model-paths", ["models"])
+    macro_paths = paths("macro-paths", ["macros"])
     sources = (
-        *paths("model-paths", ["models"]),
-        *paths("macro-paths", ["macros"]),
+        *model_paths,
+        *macro_paths,
         *paths("seed-paths", ["seeds"]),
         *paths("snapshot-paths", ["snapshots"]),
         *paths("test-paths", ["tests"]),
@@ -122,6 +127,8 @@ def load_project(project_dir: str | Path) -> DBTProject:
         name=name,
         profile=profile,
         target_path=root / str(data.get("target-path", "target")),
+        model_paths=tuple(dict.fromkeys(model_paths)),
+        macro_paths=tuple(dict.fromkeys(macro_paths)),
         source_paths=tuple(dict.fromkeys(sources)),
         packages_install_path=root / str(data.get("packages-install-path", "dbt_packages")),
         packages_file=packages_file,

@@ -74,7 +74,7 @@ def _defaults(project: DBTProject, profile: ProfileTarget, request: LintRequest)
     if dialect is not None:
         core["dialect"] = dialect
     jinja: dict[str, Any] = {"apply_dbt_builtins": True}
-    macros = [str(p) for p in lint_files.macro_paths(project) if p.is_dir()]
+    macros = [str(p) for p in project.macro_paths if p.is_dir()]
     if macros:
         jinja["load_macros_from_path"] = ",".join(macros)
     dbt: dict[str, Any] = {
@@ -130,7 +130,7 @@ def _dbt_context(project: DBTProject, profile: ProfileTarget, request: LintReque
 
 def _plan(request: LintRequest, project: DBTProject, profile: ProfileTarget,
           directories: Sequence[Path]) -> tuple[_Plan, FluffConfig]:
-    roots = lint_files.model_paths(project)
+    roots = project.model_paths
     config_path = request.config_path
     if config_path is not None and not config_path.is_absolute():
         config_path = Path.cwd() / config_path

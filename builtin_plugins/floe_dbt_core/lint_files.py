@@ -17,10 +17,8 @@ from pathlib import Path
 
 import attrs
 
-from floe_dbt_hooks.errors import DBTLintError
 from floe_dbt_hooks.models import LintRequest
 from floe_dbt_hooks.project import DBTProject, ProfileTarget
-from floe_dbt_hooks.yamlfile import load_yaml_mapping
 
 SQL_SUFFIX = ".sql"
 _SIMPLE_SELECTOR = re.compile(r"^(?:path:)?[\w./-]+$")
@@ -42,24 +40,6 @@ class FileSet:
 
     files: tuple[SourceFile, ...]
     skipped: tuple[tuple[str, str], ...]
-
-
-def _project_paths(project: DBTProject, key: str, default: str) -> tuple[Path, ...]:
-    value = load_yaml_mapping(project.project_file).get(key, [default])
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise DBTLintError(f"'{key}' must be a list of folder names",
-                           file_path=project.project_file)
-    return tuple(dict.fromkeys(project.project_dir / v for v in value))
-
-
-def model_paths(project: DBTProject) -> tuple[Path, ...]:
-    """The project's ``model-paths`` (default ``models``)."""
-    return _project_paths(project, "model-paths", "models")
-
-
-def macro_paths(project: DBTProject) -> tuple[Path, ...]:
-    """The project's ``macro-paths`` (default ``macros``)."""
-    return _project_paths(project, "macro-paths", "macros")
 
 
 def inside(path: Path, roots: Iterable[Path]) -> bool:
@@ -130,7 +110,7 @@ def read_source(path: Path, project_dir: Path) -> SourceFile | str:
 
 def select_files(request: LintRequest, project: DBTProject, profile: ProfileTarget) -> FileSet:
     """The selected, readable model files; unreadable ones are listed with their reason."""
-    roots = model_paths(project)
+    roots = project.model_paths
     candidates = _all_sql(roots)
     if not request.select and not request.exclude and request.selector is None:
         chosen = candidates

@@ -127,26 +127,40 @@ class FusionRuntime:
 
     @hookimpl
     def dbt_lint(self, request: LintRequest) -> LintResult | None:
-        from floe_dbt_fusion import invocation
-
-        executed = self._execute(request, "lint")
-        if executed is None:
-            return None
-        project, _profile, _binary, bridge, completed = executed
-        result = invocation.lint_result(request, project, bridge, completed)
-        if not request.fix:
-            return result
-        # Fusion's --fix run reports nothing about what it left; lint again to say what remains.
+        """Fusion's ``dbt lint``; with ``fix``, Fusion fixes a scratch copy and only whole, changed
+        model files come back (see :mod:`floe_dbt_fusion.shadow_fix`), then the project is linted
+        again to report what is left."""
         import attrs
 
+        from floe_dbt_fusion import invocation, shadow_fix
+
+        if not request.fix:
+            executed = self._execute(request, "lint")
+            if executed is None:
+                return None
+            project, _profile, _binary, bridge, completed = executed
+            return invocation.lint_result(request, project, bridge, completed)
+        if self._prepare(request, "lint") is None:
+            return None
+        from floe_dbt_hooks.project import load_project
+
+        project = load_project(request.project_dir)
+        before = shadow_fix.snapshot(project)
+        with shadow_fix.shadow_project(project) as shadow:
+            fixing = attrs.evolve(request, project_dir=shadow, isolate=True, target_path=None)
+            executed = self._execute(fixing, "lint")
+            if executed is None:
+                return None
+            _shadow, _profile, _binary, bridge, completed = executed
+            fixed = invocation.lint_result(fixing, _shadow, bridge, completed)
+            written = shadow_fix.copy_back(project, shadow, before)
         again = self._execute(attrs.evolve(request, fix=False), "lint")
         if again is None:
-            return result
+            return None
         project, _profile, _binary, bridge, completed = again
         remaining = invocation.lint_result(request, project, bridge, completed)
-        return attrs.evolve(remaining, fixed_count=result.fixed_count,
-                            fixed_files=result.fixed_files,
-                            elapsed_time=result.elapsed_time + remaining.elapsed_time)
+        return attrs.evolve(remaining, fixed_count=fixed.fixed_count, fixed_files=written,
+                            elapsed_time=fixed.elapsed_time + remaining.elapsed_time)
 
     def _serve(
         self, request: InvocationRequest, command: str, result_cls: type[_Result]

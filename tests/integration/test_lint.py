@@ -246,3 +246,17 @@ def test_fusion_lint_reports_model_errors_as_violations_and_fix_relints(project:
     assert fixed.fixed_count >= 1
     assert not any(v.code == "CV05" for v in fixed.violations), "what is left, after the fix"
     assert any(v.code == "RF02" for v in fixed.violations)
+
+
+def test_fusion_fix_only_writes_model_files(project: Path) -> None:
+    analysis = project / "analyses" / "adhoc.sql"
+    analysis.parent.mkdir(exist_ok=True)
+    analysis.write_text("select id from {{ ref('clean') }} where id = null\n")
+    before = analysis.read_bytes()
+    pm = create_plugin_manager(project, runtime="fusion", fallback=False)
+    fixed = pm.hook.dbt_lint(request=LintRequest(project_dir=project, fix=True))
+    assert fixed.fixed_files, "model files were fixed"
+    assert all(path.startswith("models/") for path in fixed.fixed_files)
+    assert analysis.read_bytes() == before, "Fusion fixes a scratch copy; analyses are not models"
+    assert not list(project.rglob(".*.tmp")), "no temporary files left behind"
+    assert "is null" in (project / "models" / "null_comparison.sql").read_text().lower()

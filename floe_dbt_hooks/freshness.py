@@ -1,0 +1,120 @@
+"""Is a dbt artifact (a manifest.json) newer than everything it was built from?
+
+Orchestrators that load a project's graph at start-up (the Dagster integration, say) would rather
+reuse a manifest someone already wrote than parse the project again. This module answers "may I?"
+cheaply: one ``stat`` per file and folder, no file is read.
+
+An artifact is *fresh* when its modification time is later than that of every input of a parse:
+
+* every file under the project's model, macro, seed, snapshot, test and analysis paths and under
+  its installed packages (``packages-install-path``), and every folder there too (a folder's time
+  changes when a file in it is added, removed or renamed, so deleting a model makes it stale);
+* ``dbt_project.yml``, ``packages.yml`` / ``dependencies.yml``, ``selectors.yml`` and the
+  ``profiles.yml`` the target is read from (targets decide database and schema names).
+
+What it cannot see: the target, ``--vars`` and environment variables the artifact was built with
+(a manifest does not record them), and files whose times were set back (``touch -d``, some
+checkouts). Callers that care record those themselves next to the artifact.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import attrs
+
+from floe_dbt_hooks.project import DBTProject, ProfileTarget
+
+_SKIP_DIRS = frozenset({"__pycache__", ".git"})
+EXTRA_PROJECT_FILES = ("selectors.yml",)
+
+
+@attrs.frozen(kw_only=True)
+class Freshness:
+    """The answer, with the reason: the newest input and both times (nanoseconds)."""
+
+    fresh: bool
+    artifact: Path
+    artifact_mtime_ns: int | None
+    newest_input: Path | None
+    newest_input_mtime_ns: int | None
+    inputs_checked: int
+
+    @property
+    def reason(self) -> str:
+        if self.artifact_mtime_ns is None:
+            return f"{self.artifact} does not exist"
+        if self.fresh:
+            return f"{self.artifact} is newer than all {self.inputs_checked} project inputs"
+        return f"{self.newest_input} changed after {self.artifact} was written"
+
+
+def _tree(root: Path) -> Iterator[tuple[str, int]]:
+    """(path, mtime_ns) of ``root`` and of every file and folder below it."""
+    try:
+        yield str(root), root.stat().st_mtime_ns
+    except OSError:
+        return
+    stack = [str(root)]
+    while stack:
+        current = stack.pop()
+        try:
+            with os.scandir(current) as entries:
+                listed = list(entries)
+        except (FileNotFoundError, NotADirectoryError, PermissionError):
+            continue
+        for entry in listed:
+            try:
+                stat = entry.stat()
+            except OSError:
+                continue
+            if entry.is_dir(follow_symlinks=True):
+                if entry.name in _SKIP_DIRS:
+                    continue
+                stack.append(entry.path)
+            yield entry.path, stat.st_mtime_ns
+
+
+def project_inputs(project: DBTProject, profile: ProfileTarget | None = None) -> Iterator[
+        tuple[str, int]]:
+    """Every input of a parse that exists, as (path, mtime_ns)."""
+    files = [project.project_file, *(project.project_dir / f for f in EXTRA_PROJECT_FILES)]
+    if project.packages_file is not None:
+        files.append(project.packages_file)
+    if profile is not None:
+        files.append(profile.profiles_file)
+    for file in files:
+        try:
+            yield str(file), file.stat().st_mtime_ns
+        except OSError:
+            continue
+    for root in dict.fromkeys((*project.source_paths, project.packages_install_path)):
+        yield from _tree(root)
+
+
+def artifact_freshness(
+    artifact: str | Path, project: DBTProject, profile: ProfileTarget | None = None
+) -> Freshness:
+    """Whether ``artifact`` was written after the last change to any of the project's inputs."""
+    path = Path(artifact)
+    try:
+        written: int | None = path.stat().st_mtime_ns
+    except OSError:
+        written = None
+    newest_path: str | None = None
+    newest = -1
+    count = 0
+    for name, mtime in project_inputs(project, profile):
+        count += 1
+        if mtime > newest:
+            newest_path, newest = name, mtime
+    return Freshness(
+        fresh=written is not None and written > newest,
+        artifact=path,
+        artifact_mtime_ns=written,
+        newest_input=Path(newest_path) if newest_path is not None else None,
+        newest_input_mtime_ns=newest if newest_path is not None else None,
+        inputs_checked=count,
+    )
