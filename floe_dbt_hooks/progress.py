@@ -99,7 +99,7 @@ class ProgressReporter:
             f"{node.total or '?'}"
         prefix = "\r\x1b[K" if self._tty else ""
         self._write(
-            f"{prefix}{head} {self._colour(label):<5} {node.resource_type} {node.name} "
+            f"{prefix}{head} {self._colour(label)}{' ' * (5 - len(label))} {node.resource_type} {node.name} "
             f"[{seconds}{rows}]\n"
         )
         self._live_line(node.total)
