@@ -74,8 +74,9 @@ def ensure_venv() -> None:
         return
     if not _bin("python").exists():
         venv.EnvBuilder(with_pip=True, clear=True).create(VENV)
-    # The openlineage extra names floe-dbt-openlineage, which pip takes from contrib/ below.
-    packages = ["-e", f"{ROOT}[dev,openlineage]"]
+    # The openlineage and dagster extras name floe-dbt-openlineage and floe-dbt-dagster, which pip
+    # takes from contrib/ below.
+    packages = ["-e", f"{ROOT}[dev,openlineage,dagster]"]
     for contrib in sorted((ROOT / "contrib").glob("*/pyproject.toml")):
         packages += ["-e", str(contrib.parent)]
     code = _run(
