@@ -4,9 +4,14 @@
                                        [--memory] [--profile] [--warmup N] [--timeout S]
 
 Cases (see benchmarks/README.md): import, build-example, build-50, manifest-10mb,
-warm-one-model-500. Projects are copied or generated under benchmarks/generated/ (git-ignored).
-Every child process gets DO_NOT_TRACK=1, runs from an argv list with a timeout in its own session,
-and has its whole process group killed when it overruns.
+warm-one-model-500, lint-50, fusion-compile-50, fusion-vs-core-compile-50, fallback-decision,
+observability-example, compare-50. Projects are copied or generated under benchmarks/generated/
+(git-ignored). Every child process gets DO_NOT_TRACK=1, runs from an argv list with a timeout in
+its own session, and has its whole process group killed when it overruns.
+
+dbt Fusion is taken from FLOE_DBT_FUSION_BIN and its DuckDB driver from ADBC_DRIVER_PATH; unset,
+they default to where ``scripts/bootstrap.py test`` installs them (.venv-fusion/bin/dbt and
+.cache/adbc/duckdb-1.5.6 under the repository).
 
 Internal: ``run.py _child MODE ...`` is how the runner measures inside a fresh Python process.
 """
@@ -29,7 +34,7 @@ import subprocess
 import sys
 import sysconfig
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,11 +47,19 @@ BIN = Path(sys.executable).parent
 
 sys.path.insert(0, str(HERE))
 import generate_project  # noqa: E402
+from dagster_defs import case_dagster_defs  # noqa: E402
 from lint_bench import case_lint  # noqa: E402
 
-CASES = ("import", "build-example", "build-50", "manifest-10mb", "warm-one-model-500", "lint-50")
+CASES = ("import", "build-example", "build-50", "manifest-10mb", "warm-one-model-500", "lint-50",
+         "fusion-compile-50", "fusion-vs-core-compile-50", "fallback-decision",
+         "observability-example", "compare-50", "dagster-defs-50")
 MANIFEST_BYTES = 10 * 1024 * 1024
 WARM_MODELS = 500
+COMPILE_MODELS = 50
+FUSION_BIN_DEFAULT = ROOT / ".venv-fusion" / "bin" / "dbt"
+ADBC_DRIVER_DEFAULT = ROOT / ".cache" / "adbc" / "duckdb-1.5.6"
+"""Where ``scripts/bootstrap.py test`` installs dbt Fusion and its DuckDB driver: the defaults for
+FLOE_DBT_FUSION_BIN and ADBC_DRIVER_PATH when those are unset or empty."""
 
 
 class BenchError(RuntimeError):
@@ -73,6 +86,41 @@ def child_env() -> dict[str, str]:
     for name in ("DBT_PROFILES_DIR", "DBT_PROJECT_DIR", "DBT_TARGET", "DBT_TARGET_PATH",
                  "DBT_LOG_PATH"):
         env.pop(name, None)
+    binary, drivers = fusion_settings()
+    env["FLOE_DBT_FUSION_BIN"] = str(binary)
+    env["ADBC_DRIVER_PATH"] = drivers
+    return env
+
+
+def fusion_settings() -> tuple[Path, str]:
+    """(Fusion binary, ADBC driver path) from FLOE_DBT_FUSION_BIN and ADBC_DRIVER_PATH, defaulting
+    to the repository-relative locations ``scripts/bootstrap.py test`` installs into."""
+    binary = Path(os.environ.get("FLOE_DBT_FUSION_BIN") or FUSION_BIN_DEFAULT).expanduser()
+    drivers = os.environ.get("ADBC_DRIVER_PATH") or str(ADBC_DRIVER_DEFAULT)
+    return binary, drivers
+
+
+def fusion_binary() -> Path:
+    """The Fusion executable, or a BenchError saying how to get one."""
+    binary, drivers = fusion_settings()
+    if not (binary.is_file() and os.access(binary, os.X_OK)):
+        raise BenchError(f"no dbt Fusion executable at {binary}: set FLOE_DBT_FUSION_BIN or run "
+                         "python3 scripts/bootstrap.py test (installs it in .venv-fusion)")
+    missing = [d for d in drivers.split(os.pathsep) if d and not Path(d).is_dir()]
+    if missing:
+        log(f"  warning: ADBC_DRIVER_PATH folder(s) {', '.join(missing)} do not exist")
+    return binary
+
+
+def fusion_env() -> dict[str, str]:
+    """The deliberate environment of a raw Fusion run: what floe's Fusion runtime passes too
+    (HOME, TMPDIR, locale, a short PATH), DO_NOT_TRACK=1, RUST_BACKTRACE=0 and ADBC_DRIVER_PATH;
+    nothing else from this process (no DBT_* flags, no PYTHON* variables)."""
+    binary, drivers = fusion_settings()
+    env = {name: os.environ[name] for name in ("HOME", "TMPDIR", "TZ", "LANG", "LC_ALL")
+           if name in os.environ}
+    env["PATH"] = os.pathsep.join([str(binary.parent), "/usr/local/bin", "/usr/bin", "/bin"])
+    env.update(DO_NOT_TRACK="1", RUST_BACKTRACE="0", ADBC_DRIVER_PATH=drivers)
     return env
 
 
@@ -94,13 +142,16 @@ def run_proc(
     cwd: Path | None = None,
     timeout: float,
     check: bool = True,
+    env: Mapping[str, str] | None = None,
 ) -> Ran:
-    """Run ``argv`` (no shell) in its own session; kill its process group on timeout."""
+    """Run ``argv`` (no shell) in its own session; kill its process group on timeout. ``env``
+    replaces the whole environment (default: :func:`child_env`)."""
     args = [str(a) for a in argv]
+    environment = dict(env) if env is not None else child_env()
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     proc = subprocess.Popen(
-        args, cwd=cwd, env=child_env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        args, cwd=cwd, env=environment, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True, start_new_session=True,
     )
     try:
@@ -190,13 +241,16 @@ def row(
     reference_name: str = "",
     ratio: float | None = None,
     details: dict[str, Any] | None = None,
+    note: str = "",
 ) -> dict[str, Any]:
+    """One table row; ``note`` is printed after the met? verdict (which criterion was met, a
+    speed-up)."""
     if ratio is None and reference is not None and reference["median"]:
         ratio = floe["median"] / reference["median"]
     return {
         "case": case, "unit": unit, "floe": floe, "reference": reference,
         "reference_name": reference_name, "ratio": ratio, "target": target, "met": met,
-        "details": details or {},
+        "note": note, "details": details or {},
     }
 
 
@@ -216,6 +270,8 @@ def print_table(rows: list[dict[str, Any]]) -> None:
         )
         ratio = "-" if r["ratio"] is None else f"{r['ratio']:.3f}"
         met = {True: "yes", False: "NO", None: "-"}[r["met"]]
+        if r.get("note"):
+            met += f" ({r['note']})"
         lines.append((r["case"], floe, ref_text, ratio, r["target"], met))
     widths = [max(len(str(x[i])) for x in [header, *lines]) for i in range(len(header))]
     sep = "-+-".join("-" * w for w in widths)
@@ -740,6 +796,402 @@ def child_breakdown(project: str, model: str, calls: int) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------------------------
+# cases: fusion-compile-50, fusion-vs-core-compile-50, compare-50
+
+FUSION_RAW_TARGET = "target/raw-fusion"
+"""The raw Fusion CLI's own target path in warm cases (floe's CLI writes target/)."""
+
+
+def generated_project(name: str, models: int = COMPILE_MODELS) -> Path:
+    project = GENERATED / name
+    fresh_dir(project)
+    generate_project.generate(project, models, "layered", True)
+    return project
+
+
+def fusion_raw_argv(binary: Path) -> list[str | Path]:
+    """``dbt compile`` as a Fusion user types it, in the project folder, with its own target."""
+    return [binary, "compile", "--profiles-dir", ".", "--target-path", FUSION_RAW_TARGET]
+
+
+def within_raw(floe: float, raw: float, limit: float = 1.0) -> tuple[bool, str]:
+    """The fusion-compile target: under ``limit`` seconds and within 5% or 50 ms of raw Fusion;
+    the text says which of the two held (or by how much both were missed)."""
+    over, pct = floe - raw, 100 * (floe / raw - 1)
+    if floe <= raw * 1.05:
+        ok, which = True, f"within 5%: {pct:+.1f}%"
+    elif over <= 0.050:
+        ok, which = True, f"within 50 ms: {over * 1e3:+.0f} ms, {pct:+.1f}%"
+    else:
+        ok, which = False, f"neither: {over * 1e3:+.0f} ms, {pct:+.1f}%"
+    if floe >= limit:
+        ok, which = False, f"not < {limit:g} s; {which}"
+    return ok, which
+
+
+def timed_rounds(case: str, project: Path, commands: dict[str, list[str | Path]],
+                 envs: Mapping[str, Mapping[str, str] | None], opts: argparse.Namespace, *,
+                 cold: bool, check: Callable[[str, Ran], None] | None = None,
+                 ) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Warm-up plus measured rounds of every command, rotating which goes first; with ``cold``
+    the project's database, target/ and logs/ are deleted before each run. Wall and CPU seconds."""
+    times: dict[str, list[float]] = {name: [] for name in commands}
+    cpu: dict[str, list[float]] = {name: [] for name in commands}
+    names = list(commands)
+    for i in range(opts.warmup + opts.repeat):
+        for name in names[i % len(names):] + names[:i % len(names)]:
+            if cold:
+                clean_state(project)
+            done = run_proc(commands[name], cwd=project, timeout=opts.timeout, env=envs.get(name))
+            if check is not None:
+                check(name, done)
+            if i >= opts.warmup:
+                times[name].append(done.wall)
+                cpu[name].append(done.cpu)
+            log(f"  {case}: {name} {done.wall:.3f} s wall, {done.cpu:.3f} s CPU"
+                + (" (warm-up, not counted)" if i < opts.warmup else ""))
+    return times, cpu
+
+
+def _served_by_fusion(name: str, done: Ran) -> None:
+    if name == "floe" and "on runtime 'fusion'" not in done.stdout + done.stderr:
+        raise BenchError(f"floe-dbt compile was not served by Fusion:\n{done.stdout[-2000:]}"
+                         f"\n{done.stderr[-2000:]}")
+
+
+def case_fusion_compile(opts: argparse.Namespace) -> list[dict[str, Any]]:
+    binary = fusion_binary()
+    project = generated_project("fusion-compile-50")
+    commands: dict[str, list[str | Path]] = {
+        "fusion": fusion_raw_argv(binary),
+        "floe": [tool("floe-dbt"), "compile", "--project-dir", project, "--runtime", "fusion",
+                 "--no-fallback"],
+    }
+    log(f"  fusion-compile-50: Fusion {binary}, ADBC_DRIVER_PATH {fusion_settings()[1]}")
+    # warm on both sides: each keeps its own target folder between runs (Fusion's schema cache)
+    times, cpu = timed_rounds("fusion-compile-50", project, commands, {"fusion": fusion_env()},
+                              opts, cold=False, check=_served_by_fusion)
+    done = run_proc([tool("python"), __file__, "_child", "fusion-compile", project,
+                     "--calls", str(opts.repeat), "--warmup", str(max(1, opts.warmup)),
+                     "--timeout", str(opts.timeout)],
+                    cwd=project, timeout=opts.timeout)
+    data = last_json(done.stdout)
+    log("  fusion-compile-50: in one process, DBTFacade(runtime='fusion').compile "
+        + ", ".join(f"{t:.3f}" for t in data["facade"]) + " s; raw Fusion CLI between them "
+        + ", ".join(f"{t:.3f}" for t in data["raw"]) + " s, and on a fresh target folder "
+        + ", ".join(f"{t:.3f}" for t in data["raw_fresh"]) + " s")
+    python_side = [f - e for f, e in zip(data["facade"], data["engine"], strict=True)]
+    log(f"  fusion-compile-50: of a facade compile (medians), the Fusion process took "
+        f"{statistics.median(data['engine']):.3f} s; outside it floe spent "
+        f"{statistics.median(python_side) * 1e3:.1f} ms (preflight, argv, run_results and "
+        f"manifest reading); floe's Python CPU per call "
+        f"{statistics.median(data['python_cpu']) * 1e3:.1f} ms (that, plus reading Fusion's "
+        "JSON log lines into dbt_event hooks while it runs)")
+    floe_s, raw_s = summary(times["floe"]), summary(times["fusion"])
+    facade_s, paired_s, fresh_s = (summary(data["facade"]), summary(data["raw"]),
+                                   summary(data["raw_fresh"]))
+    cli_ok, cli_which = within_raw(floe_s["median"], raw_s["median"])
+    proc_ok, proc_which = within_raw(facade_s["median"], paired_s["median"])
+    fresh_ok, fresh_which = within_raw(facade_s["median"], fresh_s["median"])
+    log(f"  fusion-compile-50: raw Fusion on a fresh target folder vs its reused one: "
+        f"{(fresh_s['median'] - paired_s['median']) * 1e3:+.0f} ms (medians; a fresh folder has "
+        "no target/schemas cache, and the facade's isolated calls always start from one)")
+    cli_over = floe_s["median"] - raw_s["median"]
+    start_cost = cli_over - statistics.median(python_side)
+    log(f"  fusion-compile-50: floe-dbt CLI minus raw Fusion (both on reused targets): "
+        f"{cli_over * 1e3:.0f} ms, of which {statistics.median(python_side) * 1e3:.0f} ms is what "
+        f"a warm in-process call also spends outside Fusion; the other ~{start_cost * 1e3:.0f} ms "
+        "is interpreter start, imports, plugin discovery and CLI output")
+    target = "< 1 s; raw +5% or +50 ms"
+    return [
+        row("fusion-compile-50 CLI", "s", floe_s, raw_s, target, cli_ok,
+            reference_name="(raw Fusion compile)", note=cli_which, details={
+                "project": str(project), "raw_argv": [str(a) for a in commands["fusion"]],
+                "raw_env": sorted(fusion_env()), "floe_argv": [str(a) for a in commands["floe"]],
+                "state": "warm: each command keeps its own target folder between runs",
+                "cpu_seconds": {"floe": summary(cpu["floe"]), "fusion": summary(cpu["fusion"])},
+                "cli_start_cost_estimate": start_cost,
+            }),
+        row("fusion-compile-50 in-process", "s", facade_s, paired_s, target, proc_ok,
+            reference_name="(raw Fusion, same loop)", note=proc_which, details={
+                "facade": "DBTFacade(runtime='fusion', fallback=False).compile(project), isolated "
+                          "target per call, after warm-up calls in the same process",
+                "reference": "the raw Fusion CLI run from that process between the facade calls",
+                "engine_seconds": summary(data["engine"]),
+                "python_side_seconds": summary(python_side),
+                "python_cpu_seconds": summary(data["python_cpu"]),
+            }),
+        row("fusion-compile-50 in-process, like for like", "s", facade_s, fresh_s, target,
+            fresh_ok, reference_name="(raw Fusion, fresh target)", note=fresh_which, details={
+                "reference": "the raw Fusion CLI with a new, empty --target-path per run, as the "
+                             "facade's isolated invocations get: floe's own overhead"}),
+    ]
+
+
+def child_fusion_compile(project: str, calls: int, warmup: int, timeout: float
+                         ) -> dict[str, Any]:
+    """``warmup`` + ``calls`` rounds in this process of a facade compile, a raw Fusion CLI
+    compile on its own reused target folder and one on a fresh target folder (what the facade's
+    isolation gives Fusion: no schema cache), rotating which goes first; the last ``calls`` count."""
+    from floe_dbt_hooks import DBTFacade
+
+    facade = DBTFacade(runtime="fusion", fallback=False)
+    raw_argv, env = fusion_raw_argv(fusion_binary()), fusion_env()
+    out: dict[str, list[float]] = {"facade": [], "engine": [], "python_cpu": [], "raw": [],
+                                   "raw_fresh": []}
+
+    def one_facade(counted: bool) -> None:
+        started, cpu_started = time.perf_counter(), time.process_time()
+        result = facade.compile(project)
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+        # Fusion's compile writes an empty run_results.json (result.nodes is empty): the
+        # compiled nodes are checked in the manifest, outside the timed call
+        manifest = json.loads(result.manifest_path.read_text()) if result.manifest_path else {}
+        models = sum(1 for n in manifest.get("nodes", {}).values()
+                     if n.get("resource_type") == "model")
+        if not result.success or result.runtime != "fusion" or models < COMPILE_MODELS:
+            raise SystemExit(f"facade compile: success={result.success} runtime={result.runtime} "
+                             f"models in manifest={models} declined={result.declined}")
+        if counted:
+            out["facade"].append(elapsed)
+            out["engine"].append(result.elapsed_time)
+            out["python_cpu"].append(cpu)
+
+    def one_raw(counted: bool) -> None:
+        elapsed = run_proc(raw_argv, cwd=Path(project), timeout=timeout, env=env).wall
+        if counted:
+            out["raw"].append(elapsed)
+
+    def one_raw_fresh(counted: bool) -> None:
+        fresh = Path(project) / "target" / "raw-fusion-fresh"
+        shutil.rmtree(fresh, ignore_errors=True)
+        argv = [*raw_argv[:-1], fresh]
+        elapsed = run_proc(argv, cwd=Path(project), timeout=timeout, env=env).wall
+        if counted:
+            out["raw_fresh"].append(elapsed)
+
+    steps = [one_facade, one_raw, one_raw_fresh]
+    for index in range(warmup + calls):
+        for step in steps[index % 3:] + steps[:index % 3]:
+            step(index >= warmup)
+    return out
+
+
+def case_fusion_vs_core(opts: argparse.Namespace) -> list[dict[str, Any]]:
+    binary = fusion_binary()
+    project = generated_project("fusion-vs-core-compile-50")
+    commands: dict[str, list[str | Path]] = {
+        "dbt-core": [tool("dbt"), "compile", "--profiles-dir", "."],
+        "fusion": fusion_raw_argv(binary),
+    }
+    times, cpu = timed_rounds("fusion-vs-core-compile-50", project, commands,
+                              {"fusion": fusion_env()}, opts, cold=True)
+    clean_state(project)
+    fusion_s, core_s = summary(times["fusion"]), summary(times["dbt-core"])
+    speedup = core_s["median"] / fusion_s["median"]
+    cpu_speedup = statistics.median(cpu["dbt-core"]) / statistics.median(cpu["fusion"])
+    log(f"  fusion-vs-core-compile-50: Fusion compiles {speedup:.1f}x faster than dbt-core "
+        f"(wall medians), {cpu_speedup:.1f}x less CPU time")
+    return [row("fusion-vs-core-compile-50", "s", fusion_s, core_s, "- (speed-up)", None,
+                reference_name="(dbt-core compile)", note=f"Fusion {speedup:.1f}x faster",
+                details={"speedup_wall": speedup, "speedup_cpu": cpu_speedup,
+                         "state": "cold: database, target/ and logs/ deleted before every run",
+                         "cpu_seconds": {"fusion": summary(cpu["fusion"]),
+                                         "dbt-core": summary(cpu["dbt-core"])},
+                         "project": str(project)})]
+
+
+def case_compare(opts: argparse.Namespace) -> list[dict[str, Any]]:
+    fusion_binary()
+    project = generated_project("compare-50")
+    floe = tool("floe-dbt")
+    commands: dict[str, list[str | Path]] = {
+        "compare": [floe, "compare", "--project-dir", project],
+        "core compile": [floe, "compile", "--project-dir", project, "--runtime", "core"],
+    }
+
+    def agreed(name: str, done: Ran) -> None:
+        if name == "compare" and "agree on" not in done.stdout:
+            log(f"  compare-50: WARNING the runtimes did not agree: {done.stdout.strip()[-500:]}")
+
+    times, cpu = timed_rounds("compare-50", project, commands, {}, opts, cold=True, check=agreed)
+    # one more, unmeasured, for where the time goes: each runtime's compile inside the compare
+    clean_state(project)
+    done = run_proc([*commands["compare"], "--output", "json"], cwd=project, timeout=opts.timeout)
+    outcomes = {o["runtime"]: o.get("compile_seconds") for o in json.loads(done.stdout)["outcomes"]}
+    clean_state(project)
+    log("  compare-50: inside one compare (--output json, unmeasured): "
+        + ", ".join(f"{name} compile {seconds:.3f} s" for name, seconds in outcomes.items()
+                    if seconds is not None)
+        + f", compare total {done.wall:.3f} s")
+    compare_s, core_s = summary(times["compare"]), summary(times["core compile"])
+    ratio = compare_s["median"] / core_s["median"]
+    return [row("compare-50", "s", compare_s, core_s, "< 1.5x", ratio < 1.5,
+                reference_name="(floe compile, core)", details={
+                    "state": "cold: database, target/ (with partial_parse.msgpack) and logs/ "
+                             "deleted before every run",
+                    "cpu_seconds": {"compare": summary(cpu["compare"]),
+                                    "core compile": summary(cpu["core compile"])},
+                    "compile_seconds_inside_compare": outcomes, "project": str(project)})]
+
+
+# --------------------------------------------------------------------------------------------
+# case: fallback-decision
+
+PREFLIGHT_CALLS = 50
+
+
+def case_fallback(opts: argparse.Namespace) -> list[dict[str, Any]]:
+    fusion_binary()
+    project = generated_project("fallback-decision")
+    done = run_proc([tool("python"), __file__, "_child", "fallback", project,
+                     "--calls", str(PREFLIGHT_CALLS)], cwd=project, timeout=opts.timeout)
+    data = last_json(done.stdout)
+    log(f"  fallback-decision: first _prepare (cold: imports, Fusion --version unless cached) "
+        f"{data['first'] * 1e3:.1f} ms; then medians of {PREFLIGHT_CALLS}: "
+        + ", ".join(f"{name} {fmt(statistics.median(v), 'ms')}" for name, v in data["steps"].items()))
+    log(f"  fallback-decision: declining (binary missing) first call "
+        f"{data['decline_first'] * 1e3:.2f} ms, then median "
+        f"{fmt(statistics.median(data['decline']), 'us')}; reason {data['decline_reason']}")
+    prepare_s, decline_s = summary(data["prepare"]), summary(data["decline"])
+    steps = {name: summary(v) for name, v in data["steps"].items()}
+    return [
+        row("fallback-decision preflight", "ms", prepare_s, None, "< 20 ms",
+            prepare_s["median"] < 0.020, details={
+                "calls": PREFLIGHT_CALLS, "first_call": data["first"], "steps": steps,
+                "what": "FusionRuntime._prepare(RunRequest(command='build'), 'build') after one "
+                        "warm-up call: detect (cached version), load_project, "
+                        "load_profile_target, check_adapter (driver lookup)"}),
+        row("fallback-decision decline", "us", decline_s, None, "< 20 ms",
+            decline_s["median"] < 0.020, details={
+                "what": "_prepare with FLOE_DBT_FUSION_BIN pointing at a missing file: detect, "
+                        "dbt_fallback hook, return None", "first_call": data["decline_first"]}),
+    ]
+
+
+def child_fallback(project: str, calls: int) -> dict[str, Any]:
+    from floe_dbt_fusion.adapters import check_adapter
+
+    from floe_dbt_hooks import RunRequest, create_plugin_manager
+    from floe_dbt_hooks.project import load_profile_target, load_project
+
+    pm = create_plugin_manager(project, runtime="fusion")
+    plugin: Any = pm.get_plugin("floe_dbt_fusion")
+    request = RunRequest(project_dir=project, command="build")
+
+    def median_of(fn: Callable[[], Any]) -> list[float]:
+        samples = []
+        for _ in range(calls):
+            started = time.perf_counter()
+            fn()
+            samples.append(time.perf_counter() - started)
+        return samples
+
+    started = time.perf_counter()
+    if plugin._prepare(request, "build") is None:
+        raise SystemExit("Fusion declined the project: " + repr(plugin.detect()))
+    first = time.perf_counter() - started
+    prepare = median_of(lambda: plugin._prepare(request, "build"))
+    loaded = load_project(project)
+    steps = {
+        "detect": median_of(plugin.detect),
+        "load_project": median_of(lambda: load_project(project)),
+        "load_profile_target": median_of(lambda: load_profile_target(loaded, None, None)),
+        "check_adapter": median_of(lambda: check_adapter(
+            "duckdb", needs_driver=True, extra_driver_dirs=plugin._driver_paths())),
+    }
+    os.environ["FLOE_DBT_FUSION_BIN"] = str(Path(project) / "no-such-fusion" / "dbt")
+    reason = plugin.detect().reason_code
+    started = time.perf_counter()
+    if plugin._prepare(request, "build") is not None:
+        raise SystemExit("Fusion did not decline with a missing binary")
+    decline_first = time.perf_counter() - started
+    decline = median_of(lambda: plugin._prepare(request, "build"))
+    return {"first": first, "prepare": prepare, "steps": steps, "decline": decline,
+            "decline_first": decline_first, "decline_reason": reason}
+
+
+# --------------------------------------------------------------------------------------------
+# case: observability-example
+
+OBSERVE_MODES = ("baseline", "default", "otel-sdk")
+
+
+def case_observability(opts: argparse.Namespace) -> list[dict[str, Any]]:
+    project = copy_project(EXAMPLE, GENERATED / "observability-example")
+    python = tool("python")
+    wall: dict[str, list[float]] = {mode: [] for mode in OBSERVE_MODES}
+    cpu: dict[str, list[float]] = {mode: [] for mode in OBSERVE_MODES}
+    seen: dict[str, dict[str, Any]] = {}
+    for i in range(opts.warmup + opts.repeat):
+        order = OBSERVE_MODES[i % 3:] + OBSERVE_MODES[:i % 3]
+        for mode in order:
+            clean_state(project)
+            data = last_json(run_proc([python, __file__, "_child", "observe", mode, project],
+                                      cwd=project, timeout=opts.timeout).stdout)
+            seen[mode] = data
+            if i >= opts.warmup:
+                wall[mode].append(data["wall"])
+                cpu[mode].append(data["cpu"])
+            log(f"  observability-example: {mode} build {data['wall']:.3f} s wall, "
+                f"{data['cpu']:.3f} s CPU, {data['nodes']} nodes, {data['spans']} spans, "
+                f"opentelemetry.trace imported: {data['otel_imported']}"
+                + (" (warm-up, not counted)" if i < opts.warmup else ""))
+    clean_state(project)
+    base_wall, base_cpu = summary(wall["baseline"]), summary(cpu["baseline"])
+    rows = []
+    for mode, limit in (("default", 0.01), ("otel-sdk", 0.05)):
+        mode_wall, mode_cpu = summary(wall[mode]), summary(cpu[mode])
+        ratio = mode_wall["median"] / base_wall["median"]
+        cpu_ratio = mode_cpu["median"] / base_cpu["median"]
+        log(f"  observability-example: {mode}/baseline {100 * (ratio - 1):+.1f}% wall "
+            f"(medians), {100 * (mode_wall['min'] / base_wall['min'] - 1):+.1f}% (mins), "
+            f"{100 * (cpu_ratio - 1):+.1f}% CPU")
+        target = f"overhead < {limit:.0%}"
+        rows.append(row(f"observability-example {mode}", "s", mode_wall, base_wall, target,
+                        ratio < 1 + limit, reference_name="(baseline)", details={
+                            "spans": seen[mode]["spans"], "baseline_spans": seen["baseline"]["spans"],
+                            "otel_imported": seen[mode]["otel_imported"]}))
+        rows.append(row(f"observability-example {mode} CPU", "s", mode_cpu, base_cpu, target,
+                        cpu_ratio < 1 + limit, reference_name="(baseline CPU)"))
+    return rows
+
+
+def child_observe(mode: str, project: str) -> dict[str, Any]:
+    """One facade build of ``project``; only the build call is timed (wall, and this process's
+    CPU time, all threads). The plugin manager is created before the clock starts."""
+    exporter: Any = None
+    if mode == "otel-sdk":
+        from opentelemetry import trace
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+        exporter = InMemorySpanExporter()
+        provider = TracerProvider()
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+        trace.set_tracer_provider(provider)
+    from floe_dbt_hooks import DBTFacade
+
+    facade = DBTFacade(disable=["floe_dbt_log"]) if mode == "baseline" else DBTFacade()
+    facade.plugin_manager(project)
+    if exporter is not None:
+        exporter.clear()
+    started, cpu_started = time.perf_counter(), time.process_time()
+    result = facade.build(project)
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+    if not result.success or result.runtime != "core":
+        raise SystemExit(f"build: success={result.success} runtime={result.runtime} "
+                         f"failures={result.failures}")
+    otel = "opentelemetry.trace" in sys.modules
+    if mode == "baseline" and otel:
+        raise SystemExit("baseline: opentelemetry.trace got imported")
+    spans = len(exporter.get_finished_spans()) if exporter is not None else 0
+    return {"wall": elapsed, "cpu": cpu, "nodes": len(result.nodes), "spans": spans,
+            "otel_imported": otel}
+
+
+# --------------------------------------------------------------------------------------------
 # main
 
 RUNNERS: dict[str, Callable[[argparse.Namespace], list[dict[str, Any]]]] = {
@@ -751,6 +1203,14 @@ RUNNERS: dict[str, Callable[[argparse.Namespace], list[dict[str, Any]]]] = {
     "lint-50": lambda opts: case_lint(
         opts, tool=lambda name: tool(name), run_proc=run_proc, summary=summary, row=row, log=log,
         generated=GENERATED, generate=generate_project.generate),
+    "fusion-compile-50": case_fusion_compile,
+    "fusion-vs-core-compile-50": case_fusion_vs_core,
+    "fallback-decision": case_fallback,
+    "observability-example": case_observability,
+    "compare-50": case_compare,
+    "dagster-defs-50": lambda opts: case_dagster_defs(
+        opts, summary=summary, row=row, log=log, generated=GENERATED,
+        generate=generate_project.generate),
 }
 
 
@@ -859,6 +1319,14 @@ def child_main(argv: list[str]) -> int:
         data = child_warm(args.project, args.model, args.calls, args.memory, args.profile)
     elif mode == "breakdown":
         data = child_breakdown(argv[1], argv[2], int(argv[argv.index("--calls") + 1]))
+    elif mode == "fusion-compile":
+        data = child_fusion_compile(argv[1], int(argv[argv.index("--calls") + 1]),
+                                    int(argv[argv.index("--warmup") + 1]),
+                                    float(argv[argv.index("--timeout") + 1]))
+    elif mode == "fallback":
+        data = child_fallback(argv[1], int(argv[argv.index("--calls") + 1]))
+    elif mode == "observe":
+        data = child_observe(argv[1], argv[2])
     else:
         raise SystemExit(f"unknown child mode {mode}")
     print(json.dumps(data))
