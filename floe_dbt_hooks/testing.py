@@ -170,6 +170,10 @@ class RuntimeContract:
         assert result.manifest_path is not None
         manifest = load_artifact(result.manifest_path)
         assert {"model.contract.base_people", "model.contract.adults"} <= set(manifest["nodes"])
+        compiled = {n.unique_id: n for n in result.nodes}
+        assert {"model.contract.base_people", "model.contract.adults"} <= set(compiled)
+        assert compiled["model.contract.adults"].status == "success"
+        assert compiled["model.contract.adults"].file_path == "models/adults.sql"
 
     def test_build_runs_every_node(
         self, pm: FloePluginManager, contract_project: Path, recorder: EventRecorder

@@ -25,6 +25,7 @@ from floe_dbt_hooks.models import (
     LintRequest,
     LintResult,
     LintViolation,
+    NodeResult,
     RuntimeEvent,
 )
 from floe_dbt_hooks.process import Completed, EngineProcess
@@ -159,7 +160,8 @@ def read_result(
         run_results_path=run_results_file,
         catalog_path=catalog_file if command == "docs" and catalog_file.is_file() else None,
         elapsed_time=completed.elapsed,
-        nodes=node_results_from_run_results(load_artifact(run_results_file), manifest),
+        nodes=node_results_from_run_results(load_artifact(run_results_file), manifest)
+        or _nodes_from_events(bridge, manifest),
         metadata={
             "fusion_version": version,
             "engine_invocation_id": bridge.engine_invocation_id,
@@ -183,6 +185,22 @@ def lint_rejection(errors: list[Diagnostic]) -> list[Diagnostic]:
     """For lint, errors inside model files are findings, not a rejected project: only errors
     elsewhere (dbt_project.yml, YAML, profiles) make Fusion decline."""
     return [] if all(_in_model_file(d) for d in errors) else errors
+
+
+def _nodes_from_events(
+    bridge: LineBridge, manifest: Mapping[str, Any] | None
+) -> tuple[NodeResult, ...]:
+    """Fusion's ``compile`` leaves run_results.json empty; its node events say what was compiled."""
+    known = (manifest or {}).get("nodes", {})
+    return tuple(
+        NodeResult(
+            unique_id=node.unique_id, resource_type=node.resource_type, name=node.name,
+            status=node.status or "success", execution_time=node.execution_time or 0.0,
+            file_path=known.get(node.unique_id, {}).get("original_file_path") or node.file_path,
+            relation_name=node.relation_name,
+        )
+        for node in bridge.finished.values()
+    )
 
 
 def lint_result(request: LintRequest, project: DBTProject, bridge: LineBridge,
