@@ -14,7 +14,7 @@ import json
 import os
 import re
 import shutil
-import subprocess
+import tempfile
 import threading
 from collections.abc import Mapping
 from pathlib import Path
@@ -108,15 +108,21 @@ def fusion_version(path: Path) -> str | None:
 
 
 def _ask_version(path: Path) -> str | None:
+    """Run ``path --version`` (its own process group, killed with it on timeout)."""
+    from floe_dbt_hooks.process import EngineProcess
+
+    lines: list[str] = []
     try:
-        completed = subprocess.run(
-            [str(path), "--version"], capture_output=True, text=True, timeout=VERSION_TIMEOUT,
+        completed = EngineProcess(
+            [str(path), "--version"], cwd=Path(tempfile.gettempdir()), timeout=VERSION_TIMEOUT,
             env={"PATH": "/usr/bin:/bin", "DO_NOT_TRACK": "1", "RUST_BACKTRACE": "0"},
-            check=False, start_new_session=True,
-        )
-    except (OSError, subprocess.TimeoutExpired):
+            on_line=lines.append,
+        ).run()
+    except OSError:
         return None
-    match = _VERSION_LINE.search(completed.stdout)
+    if completed.ended_by != "exit":
+        return None
+    match = _VERSION_LINE.search("".join(lines))
     return match.group(1) if match else None
 
 
