@@ -9,8 +9,14 @@ from floe_dbt_hooks.errors import DBTConfigurationError
 
 
 def load_yaml_mapping(path: Path) -> dict[str, Any]:
-    """The top-level mapping of a YAML file; an empty file is an empty mapping."""
+    """The top-level mapping of a YAML file; an empty file is an empty mapping.
+
+    Parsed with libyaml's safe loader when PyYAML was built with it (several times faster than the
+    pure-Python one, same errors and positions), else the pure-Python safe loader.
+    """
     import yaml
+
+    safe_loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
     try:
         text = path.read_text(encoding="utf-8")
@@ -22,7 +28,7 @@ def load_yaml_mapping(path: Path) -> dict[str, Any]:
             "and that it is UTF-8 text"
         ) from exc
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=safe_loader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
