@@ -6,7 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -56,3 +56,16 @@ def floe_dbt(tmp_path: Path) -> RunCLI:
         return CLIResult(completed)
 
     return run
+
+
+@pytest.fixture
+def isolated_openlineage_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """No OpenLineage setting from outside, and the whole environment restored afterwards: the
+    client itself writes ``OPENLINEAGE__TRANSPORT__*`` variables when it sees ``OPENLINEAGE_URL``."""
+    saved = dict(os.environ)
+    for name in [n for n in os.environ if n.startswith("OPENLINEAGE")]:
+        monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)

@@ -140,11 +140,10 @@ class FusionRuntime:
                 return None
             project, _profile, _binary, bridge, completed = executed
             return invocation.lint_result(request, project, bridge, completed)
-        if self._prepare(request, "lint") is None:
+        prepared = self._prepare(request, "lint")
+        if prepared is None:
             return None
-        from floe_dbt_hooks.project import load_project
-
-        project = load_project(request.project_dir)
+        _binary, project, _profile = prepared
         before = shadow_fix.snapshot(project)
         with shadow_fix.shadow_project(project) as shadow:
             fixing = attrs.evolve(request, project_dir=shadow, isolate=True, target_path=None)

@@ -49,16 +49,8 @@ SEED_ROWS = {"raw_customers": 15, "raw_orders": 24, "raw_payments": 29}
 
 
 @pytest.fixture(autouse=True)
-def _isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """No OpenLineage setting from outside, and the whole environment restored afterwards: the
-    client itself writes ``OPENLINEAGE__TRANSPORT__*`` variables when it sees ``OPENLINEAGE_URL``."""
-    saved = dict(os.environ)
-    for name in [n for n in os.environ if n.startswith("OPENLINEAGE")]:
-        monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
-    yield
-    os.environ.clear()
-    os.environ.update(saved)
+def _isolated_environment(isolated_openlineage_env: None) -> None:
+    """Every test here runs with the shared, restored OpenLineage-free environment."""
 
 
 @pytest.fixture

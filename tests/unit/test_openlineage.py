@@ -12,7 +12,6 @@ import logging
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -35,14 +34,8 @@ NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
 
 
 @pytest.fixture(autouse=True)
-def _isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    saved = dict(os.environ)
-    for name in [n for n in os.environ if n.startswith("OPENLINEAGE")]:
-        monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
-    yield
-    os.environ.clear()
-    os.environ.update(saved)
+def _isolated_environment(isolated_openlineage_env: None) -> None:
+    """Every test here runs with the shared, restored OpenLineage-free environment."""
 
 
 # --- switching on -------------------------------------------------------------------------------
