@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from floe_dbt_hooks._markers import NAME, hookimpl, hookspec
-from floe_dbt_hooks.manager import FloePluginManager, create_plugin_manager
+from floe_dbt_hooks.plugin.manager import FloePluginManager, create_plugin_manager
+from floe_dbt_hooks.plugin.markers import NAME, hookimpl, hookspec
 
 if TYPE_CHECKING:
     from floe_dbt_hooks.api import DBTFacade

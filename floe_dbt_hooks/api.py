@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 
 from floe_dbt_hooks.artifacts import load_artifact
 from floe_dbt_hooks.errors import DBTConfigurationError
-from floe_dbt_hooks.manager import FloePluginManager, create_plugin_manager
 from floe_dbt_hooks.models import (
     ArtifactKind,
     ArtifactRequest,
@@ -29,6 +28,7 @@ from floe_dbt_hooks.models import (
     RuntimeInfo,
     to_dict,
 )
+from floe_dbt_hooks.plugin.manager import FloePluginManager, create_plugin_manager
 
 if TYPE_CHECKING:
     from floe_dbt_hooks.compare.result import CompareResult

@@ -79,7 +79,7 @@ def _split_names(value: str) -> tuple[str, ...]:
 
 
 def _read_file(path: Path) -> dict[str, Any]:
-    from floe_dbt_hooks.yamlfile import load_yaml_mapping
+    from floe_dbt_hooks.project.yamlfile import load_yaml_mapping
 
     data = load_yaml_mapping(path)
     plugins = data.get("plugins", {})

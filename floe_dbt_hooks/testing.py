@@ -22,10 +22,8 @@ from typing import Any
 
 import pytest
 
-from floe_dbt_hooks._markers import hookimpl
 from floe_dbt_hooks.artifacts import load_artifact
 from floe_dbt_hooks.errors import DBTCompilationError, DBTConfigurationError
-from floe_dbt_hooks.manager import FloePluginManager, create_plugin_manager
 from floe_dbt_hooks.models import (
     CompileRequest,
     DBTRunResult,
@@ -35,6 +33,8 @@ from floe_dbt_hooks.models import (
     from_dict,
     to_dict,
 )
+from floe_dbt_hooks.plugin.manager import FloePluginManager, create_plugin_manager
+from floe_dbt_hooks.plugin.markers import hookimpl
 
 CONTRACT_PROJECT: dict[str, str] = {
     "dbt_project.yml": (

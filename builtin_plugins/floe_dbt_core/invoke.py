@@ -28,8 +28,6 @@ import attrs
 from floe_dbt_core.events import CallbackBridge, Emit
 from floe_dbt_core.fingerprint import project_fingerprint
 from floe_dbt_core.results import error_from_dbt, node_results
-from floe_dbt_hooks.dbt_flags import request_flags
-from floe_dbt_hooks.locks import database_lock, file_lock
 from floe_dbt_hooks.models import InvocationRequest, InvocationResult
 from floe_dbt_hooks.project import (
     DBTProject,
@@ -38,6 +36,8 @@ from floe_dbt_hooks.project import (
     load_project,
     prepare_target_path,
 )
+from floe_dbt_hooks.runtime.flags import request_flags
+from floe_dbt_hooks.runtime.locks import database_lock, file_lock
 
 RUNTIME = "core"
 _DBT_LOCK = threading.RLock()

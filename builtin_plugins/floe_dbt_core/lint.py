@@ -327,7 +327,7 @@ def _result(request: LintRequest, plan: _Plan, results: Mapping[str, tuple[LintV
             processes: int, cache: lint_cache.LintCache | None, started: float) -> LintResult:
     from importlib.metadata import version
 
-    from floe_dbt_hooks.log import get_logger
+    from floe_dbt_hooks.builtin.log import get_logger
 
     for path, reason in skipped.items():
         get_logger().warning("lint_file_skipped", file=path, reason=reason)

@@ -31,8 +31,8 @@ from typing import Any
 import attrs
 
 from floe_dbt_hooks.fsutil import atomic_write_text
-from floe_dbt_hooks.locks import file_lock
 from floe_dbt_hooks.models import LintViolation
+from floe_dbt_hooks.runtime.locks import file_lock
 
 FORMAT = 1
 CACHE_FILE = "sqlfluff.json"

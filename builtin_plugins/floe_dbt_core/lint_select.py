@@ -12,10 +12,10 @@ import attrs
 from floe_dbt_core.events import CallbackBridge
 from floe_dbt_core.invoke import _DBT_LOCK, _QUIET, _working_directory
 from floe_dbt_core.results import error_from_dbt
-from floe_dbt_hooks.dbt_flags import request_flags
 from floe_dbt_hooks.errors import FloeDBTError
 from floe_dbt_hooks.models import LintRequest
 from floe_dbt_hooks.project import DBTProject, ProfileTarget
+from floe_dbt_hooks.runtime.flags import request_flags
 
 
 def dbt_list_paths(request: LintRequest, project: DBTProject,

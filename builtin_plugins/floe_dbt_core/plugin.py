@@ -34,7 +34,7 @@ NOT_ADAPTERS = ("core", "adapters", "common", "extractor", "protos", "semantic-i
 @functools.cache
 def _installed_versions() -> tuple[str | None, tuple[str, ...]]:
     """dbt-core's version and the adapters installed beside it, from the cached package scan."""
-    from floe_dbt_hooks.entrypoints import installed_versions
+    from floe_dbt_hooks.plugin.entrypoints import installed_versions
 
     versions = installed_versions()
     adapters = sorted(

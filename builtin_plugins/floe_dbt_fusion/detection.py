@@ -109,7 +109,7 @@ def fusion_version(path: Path) -> str | None:
 
 def _ask_version(path: Path) -> str | None:
     """Run ``path --version`` (its own process group, killed with it on timeout)."""
-    from floe_dbt_hooks.process import EngineProcess
+    from floe_dbt_hooks.runtime.process import EngineProcess
 
     lines: list[str] = []
     try:

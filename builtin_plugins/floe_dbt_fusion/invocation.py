@@ -16,9 +16,8 @@ from typing import Any, TypeVar
 from floe_dbt_fusion.adapters import driver_dirs
 from floe_dbt_fusion.events import Diagnostic, LineBridge
 from floe_dbt_hooks.artifacts import load_artifact, node_results_from_run_results
-from floe_dbt_hooks.dbt_flags import request_flags
+from floe_dbt_hooks.builtin.tracing import engine_trace_ids
 from floe_dbt_hooks.errors import DBTExecutionError
-from floe_dbt_hooks.locks import database_lock
 from floe_dbt_hooks.models import (
     InvocationRequest,
     InvocationResult,
@@ -28,15 +27,16 @@ from floe_dbt_hooks.models import (
     NodeResult,
     RuntimeEvent,
 )
-from floe_dbt_hooks.process import Completed, EngineProcess
 from floe_dbt_hooks.project import (
     DBTProject,
     ProfileTarget,
     invocation_target_path,
     referenced_env_vars,
 )
+from floe_dbt_hooks.runtime.flags import request_flags
+from floe_dbt_hooks.runtime.locks import database_lock
+from floe_dbt_hooks.runtime.process import Completed, EngineProcess
 from floe_dbt_hooks.secrets import redact
-from floe_dbt_hooks.tracing import engine_trace_ids
 
 RUNTIME_NAME = "fusion"
 OTEL_FILE = "otel.jsonl"

@@ -35,8 +35,8 @@ if TYPE_CHECKING:
         RuntimeEvent,
         RuntimeInfo,
     )
-    from floe_dbt_hooks.process import EngineProcess
     from floe_dbt_hooks.project import DBTProject, ProfileTarget
+    from floe_dbt_hooks.runtime.process import EngineProcess
 
 RUNTIME_NAME = "fusion"
 PLUGIN_NAME = "floe_dbt_fusion"

@@ -19,8 +19,8 @@ import attrs
 
 from floe_dbt_hooks import DBTRunResult, RunRequest, RuntimeInfo, hookimpl
 from floe_dbt_hooks.artifacts import load_artifact, node_results_from_run_results
-from floe_dbt_hooks.dbt_flags import request_flags
-from floe_dbt_hooks.process import EngineProcess
+from floe_dbt_hooks.runtime.flags import request_flags
+from floe_dbt_hooks.runtime.process import EngineProcess
 from floe_dbt_hooks.project import invocation_target_path, load_profile_target, load_project
 
 RUNTIME = "dbt-cli"

@@ -23,13 +23,13 @@ from floe_dbt_hooks.compare.normalize import NORMALISATIONS
 from floe_dbt_hooks.compare.result import CompareResult, NodeComparison, RuntimeOutcome
 from floe_dbt_hooks.compare.tables import compare_tables
 from floe_dbt_hooks.errors import DBTConfigurationError, FloeDBTError
-from floe_dbt_hooks.manager import FloePluginManager, create_plugin_manager
 from floe_dbt_hooks.models import (
     CompileRequest,
     DBTRunResult,
     InvocationResult,
     RunRequest,
 )
+from floe_dbt_hooks.plugin.manager import FloePluginManager, create_plugin_manager
 from floe_dbt_hooks.project import load_profile_target, load_project
 
 

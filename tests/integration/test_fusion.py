@@ -25,7 +25,7 @@ from floe_dbt_hooks.errors import (
     DBTExecutionError,
     DBTFusionNotFoundError,
 )
-from floe_dbt_hooks.manager import FloePluginManager
+from floe_dbt_hooks.plugin.manager import FloePluginManager
 from floe_dbt_hooks.testing import CONTRACT_PROJECT, DUCKDB_PROFILES, EventRecorder, write_project
 from tests.conftest import RunCLI, copy_example
 

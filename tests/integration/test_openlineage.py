@@ -27,7 +27,7 @@ from floe_dbt_openlineage import OpenLineagePlugin
 from floe_dbt_hooks import CompileRequest, DBTRunResult, RunRequest, create_plugin_manager
 from floe_dbt_hooks.artifacts import load_artifact
 from floe_dbt_hooks.errors import DBTCompilationError
-from floe_dbt_hooks.manager import FloePluginManager
+from floe_dbt_hooks.plugin.manager import FloePluginManager
 from tests.conftest import RunCLI, copy_example
 
 pytestmark = pytest.mark.integration

@@ -162,7 +162,7 @@ def test_plugins_json_lists_builtins_and_core_runtime(
     assert plugins["floe_dbt_core"]["kind"] == "builtin"
     assert plugins["floe_dbt_core"]["module"] == "floe_dbt_core.plugin"
     assert plugins["floe_dbt_strict"]["kind"] == "builtin"
-    assert plugins["floe_dbt_dispatch"]["kind"] == "framework"
+    assert plugins["floe_dbt_runtime_selection"]["kind"] == "framework"
     runtimes = {r["name"]: r for r in document["runtimes"]}
     assert runtimes["core"]["available"] is True
     assert runtimes["core"]["plugin"] == "floe_dbt_core"

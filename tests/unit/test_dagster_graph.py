@@ -13,8 +13,8 @@ from floe_dbt_dagster.graph import DBTGraph
 from floe_dbt_dagster.translator import UNIQUE_ID_KEY, DBTTranslator, TranslatorSettings
 
 from floe_dbt_hooks.errors import DBTConfigurationError
-from floe_dbt_hooks.freshness import artifact_freshness
 from floe_dbt_hooks.project import load_project
+from floe_dbt_hooks.project.freshness import artifact_freshness
 from floe_dbt_hooks.testing import write_project
 
 

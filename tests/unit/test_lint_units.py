@@ -8,9 +8,9 @@ import pytest
 from floe_dbt_core import lint_cache
 from floe_dbt_core.dialects import ADAPTER_DIALECTS, dialect_for_adapter
 
+from floe_dbt_hooks.cli.progress import lint_report
 from floe_dbt_hooks.errors import DBTLintError
 from floe_dbt_hooks.models import LintResult, LintViolation
-from floe_dbt_hooks.progress import lint_report
 
 
 def test_every_mapped_dialect_exists_in_sqlfluff() -> None:

@@ -23,7 +23,6 @@ from floe_dbt_hooks.errors import (
     DBTLintError,
     FloeDBTError,
 )
-from floe_dbt_hooks.manager import FloePluginManager, PluginOrigin
 from floe_dbt_hooks.models import (
     CompileRequest,
     CompileResult,
@@ -35,6 +34,7 @@ from floe_dbt_hooks.models import (
     RuntimeEvent,
     RuntimeInfo,
 )
+from floe_dbt_hooks.plugin.manager import FloePluginManager, PluginOrigin
 
 FLOE_ENV = (
     "FLOE_DBT_RUNTIME",
@@ -180,13 +180,13 @@ def _project(root: Path, hooks: str | None = None) -> Path:
 
 def test_builtins_registered_with_origins() -> None:
     pm = create_plugin_manager(autoload=False)
-    for name in ("floe_dbt_core", "floe_dbt_strict", "floe_dbt_dispatch"):
+    for name in ("floe_dbt_core", "floe_dbt_strict", "floe_dbt_runtime_selection"):
         assert pm.has_plugin(name), name
     core = pm.origins["floe_dbt_core"]
     assert (core.kind, core.module) == ("builtin", "floe_dbt_core.plugin")
     strict = pm.origins["floe_dbt_strict"]
-    assert (strict.kind, strict.module) == ("builtin", "floe_dbt_hooks.strict")
-    assert pm.origins["floe_dbt_dispatch"].kind == "framework"
+    assert (strict.kind, strict.module) == ("builtin", "floe_dbt_hooks.builtin.strict")
+    assert pm.origins["floe_dbt_runtime_selection"].kind == "framework"
     assert core.describe() == "builtin"
     assert type(pm.get_plugin("floe_dbt_core")).__name__ == "CoreRuntime"
     assert pm.config == FloeConfig()
@@ -242,7 +242,7 @@ def test_api_plugin_without_name_gets_generated_name() -> None:
 def test_origin_is_not_recorded_for_a_blocked_plugin() -> None:
     """register_with_origin on a blocked name: pluggy registers nothing, so the origin must not
     be recorded either (otherwise `floe-dbt plugins` lists a plugin that is not there; this is what
-    happens to the framework's dispatcher with `-p no:floe_dbt_dispatch`)."""
+    happens to the framework's runtime selection with `-p no:floe_dbt_runtime_selection`)."""
     pm = _manager()
     pm.set_blocked("blocked_one")
     pm.register_with_origin(FakeRuntime(), PluginOrigin(name="blocked_one", kind="api"))

@@ -26,8 +26,8 @@ from floe_dbt_openlineage.settings import RunRef, from_environment
 
 from floe_dbt_hooks import DBTRunResult, NodeResult, RunRequest, RuntimeInfo, hookimpl
 from floe_dbt_hooks.errors import DBTExecutionError
-from floe_dbt_hooks.manager import create_plugin_manager
 from floe_dbt_hooks.models import CompileResult, NodeTiming
+from floe_dbt_hooks.plugin.manager import create_plugin_manager
 from floe_dbt_hooks.testing import CONTRACT_PROJECT, DUCKDB_PROFILES, write_project
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)

@@ -6,6 +6,7 @@ import io
 from pathlib import Path
 
 from floe_dbt_hooks import create_plugin_manager
+from floe_dbt_hooks.cli.progress import ProgressReporter, summary_table
 from floe_dbt_hooks.models import (
     DBTRunResult,
     Declined,
@@ -16,7 +17,6 @@ from floe_dbt_hooks.models import (
     RunRequest,
     RuntimeEvent,
 )
-from floe_dbt_hooks.progress import ProgressReporter, summary_table
 
 ESC = "\x1b"
 

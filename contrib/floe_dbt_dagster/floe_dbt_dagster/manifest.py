@@ -7,7 +7,7 @@
   ``<target-path>/floe/dagster/`` and reuse that next time. Candidates, in order:
   ``<target-path>/manifest.json`` (what ``dbt parse``/``build`` or ``floe-dbt`` wrote) and
   ``<target-path>/floe/dagster/manifest.json`` (this module's own). Fresh means (see
-  :mod:`floe_dbt_hooks.freshness`): written after the last change to every file and folder under
+  :mod:`floe_dbt_hooks.project.freshness`): written after the last change to every file and folder under
   the model, macro, seed, snapshot, test and analysis paths and installed packages, and to
   ``dbt_project.yml``, ``packages.yml``/``dependencies.yml``, ``selectors.yml`` and
   ``profiles.yml``; and its ``metadata.project_name`` is this project. The own manifest must also
@@ -29,10 +29,10 @@ import attrs
 from floe_dbt_hooks.api import DBTFacade
 from floe_dbt_hooks.artifacts import load_artifact
 from floe_dbt_hooks.errors import DBTCompilationError
-from floe_dbt_hooks.freshness import Freshness, artifact_freshness
-from floe_dbt_hooks.locks import file_lock
 from floe_dbt_hooks.models import Declined
 from floe_dbt_hooks.project import load_profile_target, load_project
+from floe_dbt_hooks.project.freshness import Freshness, artifact_freshness
+from floe_dbt_hooks.runtime.locks import file_lock
 
 OWN_FOLDER = ("floe", "dagster")
 KEY_FILE = "floe-dagster.json"

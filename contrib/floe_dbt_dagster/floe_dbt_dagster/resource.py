@@ -19,7 +19,6 @@ from pydantic import Field
 
 from floe_dbt_hooks.api import DBTFacade
 from floe_dbt_hooks.config import FloeConfig, load_config
-from floe_dbt_hooks.manager import FloePluginManager
 from floe_dbt_hooks.models import (
     ArtifactKind,
     CompileResult,
@@ -28,6 +27,7 @@ from floe_dbt_hooks.models import (
     RunCommand,
     RuntimeInfo,
 )
+from floe_dbt_hooks.plugin.manager import FloePluginManager
 
 if TYPE_CHECKING:
     from dagster import AssetExecutionContext

@@ -21,7 +21,7 @@ from collections.abc import Generator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from floe_dbt_hooks._markers import hookimpl
+from floe_dbt_hooks.plugin.markers import hookimpl
 
 if TYPE_CHECKING:
     from floe_dbt_hooks.config import FloeConfig
@@ -87,7 +87,7 @@ class OpenLineagePlugin:
         if found is None:
             self.settings = None
             return
-        from floe_dbt_hooks.log import get_logger
+        from floe_dbt_hooks.builtin.log import get_logger
         from floe_dbt_openlineage.settings import from_environment
 
         self.settings = from_environment(*found)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from floe_dbt_hooks.log import get_logger
+from floe_dbt_hooks.builtin.log import get_logger
 
 if TYPE_CHECKING:
     from openlineage.client import OpenLineageClient

@@ -34,7 +34,7 @@ def _now() -> datetime:
 def _project_facts(request: InvocationRequest) -> dict[str, Any]:
     """Project name and version and profile name for the ``dbt_run`` facet; empty if unreadable."""
     from floe_dbt_hooks.project import load_project
-    from floe_dbt_hooks.yamlfile import load_yaml_mapping
+    from floe_dbt_hooks.project.yamlfile import load_yaml_mapping
 
     try:
         project = load_project(request.project_dir)

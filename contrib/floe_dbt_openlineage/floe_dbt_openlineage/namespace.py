@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from floe_dbt_hooks.project import load_profile_target, load_project, render_env_vars
-from floe_dbt_hooks.yamlfile import load_yaml_mapping
+from floe_dbt_hooks.project.yamlfile import load_yaml_mapping
 
 
 def target_output(project_dir: Path, profiles_dir: Path | None, target: str | None) -> dict[str, Any]:

@@ -83,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="an extra SQLFluff config file, applied over the project's")
     lint.add_argument("--no-cache", dest="lint_cache", action="store_false",
                       help="lint every file, ignoring cached results")
-    from floe_dbt_hooks.compare import command as compare_command
+    from floe_dbt_hooks.cli import compare as compare_command
 
     compare_command.add_parser(commands, _add_project_flags)
     plugins = commands.add_parser("plugins", help="list plugins and runtimes")
@@ -131,9 +131,9 @@ def _emit_json(data: Any) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from floe_dbt_hooks.manager import create_plugin_manager
+    from floe_dbt_hooks.cli.progress import ProgressReporter, summary_table
     from floe_dbt_hooks.models import CompileRequest, RunRequest, to_dict
-    from floe_dbt_hooks.progress import ProgressReporter, summary_table
+    from floe_dbt_hooks.plugin.manager import create_plugin_manager
 
     disable = _disabled(args.plugin_options)
     project_dir = Path(args.project_dir)
@@ -147,7 +147,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "lint":
         return _lint(args, disable)
     if args.command == "compare":
-        from floe_dbt_hooks.compare import command as compare_command
+        from floe_dbt_hooks.cli import compare as compare_command
 
         return compare_command.run(args, disable)
 
@@ -189,9 +189,9 @@ def _run(args: argparse.Namespace) -> int:
 
 def _lint(args: argparse.Namespace, disable: list[str]) -> int:
     """``floe-dbt lint``: 0 when no violations remain, 1 when some do (2 is the linter failing)."""
-    from floe_dbt_hooks.manager import create_plugin_manager
+    from floe_dbt_hooks.cli.progress import lint_report
     from floe_dbt_hooks.models import LintRequest, to_dict
-    from floe_dbt_hooks.progress import lint_report
+    from floe_dbt_hooks.plugin.manager import create_plugin_manager
 
     project_dir = Path(args.project_dir)
     pm = create_plugin_manager(project_dir, runtime=args.runtime, fallback=args.fallback,
@@ -279,7 +279,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return EXIT_ERROR
-    from floe_dbt_hooks.cli_logging import configure_cli_logging
+    from floe_dbt_hooks.cli.log_format import configure_cli_logging
 
     log_format = getattr(args, "log_format", "text")
     default_level = "info" if log_format == "json" else "warning"
@@ -290,7 +290,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if getattr(args, "output", "text") == "json":
             _emit_json({"error": error.to_dict()})
         elif getattr(args, "output", "text") == "github":
-            from floe_dbt_hooks.progress import github_error
+            from floe_dbt_hooks.cli.progress import github_error
 
             print(github_error(error))
         print(f"error: {error}", file=sys.stderr)

@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from floe_dbt_hooks.errors import DBTConfigurationError
+from floe_dbt_hooks.project.yamlfile import load_yaml_mapping
 from floe_dbt_hooks.secrets import register_secrets
-from floe_dbt_hooks.yamlfile import load_yaml_mapping
 
 if TYPE_CHECKING:
-    from floe_dbt_hooks.models import InvocationRequest
+    pass
 
 PROJECT_FILE = "dbt_project.yml"
 PROFILES_FILE = "profiles.yml"
@@ -266,25 +266,6 @@ def load_profile_target(
     )
 
 
-def invocation_target_path(project: DBTProject, request: InvocationRequest) -> Path:
-    """Where an invocation writes artifacts: the request's path, its own isolated folder under
-    ``<target-path>/floe/<invocation_id>``, or the project's target path."""
-    if request.target_path is not None:
-        path = request.target_path
-        return path if path.is_absolute() else project.project_dir / path
-    if request.isolate:
-        return project.target_path / "floe" / request.invocation_id
-    return project.target_path
-
-
-def invocation_log_path(request: InvocationRequest, target_path: Path) -> Path | None:
-    """Where an invocation writes logs: beside its own artifacts when it has its own target path,
-    else None (the engine's default, ``<project>/logs``, as dbt users expect)."""
-    if request.isolate or request.target_path is not None:
-        return target_path
-    return None
-
-
 _ENV_VAR_CALL = re.compile(r"""env_var\(\s*['"]([^'"]+)['"]""")
 _ENV_SCAN_SUFFIXES = (".sql", ".yml", ".yaml", ".py", ".md", ".csv")
 _env_scan_cache: dict[Path, tuple[int, int, frozenset[str]]] = {}
@@ -316,43 +297,3 @@ def referenced_env_vars(project: DBTProject, profile: ProfileTarget) -> frozense
             _env_scan_cache[file] = cached
         names |= cached[2]
     return frozenset(names)
-
-
-KEEP_INVOCATIONS = 50
-"""Isolated invocation folders kept per project: older ones beyond this many are removed..."""
-KEEP_SECONDS = 3600
-"""...but never one younger than this, so a concurrent reader never loses its artifacts."""
-
-
-def prepare_target_path(project: DBTProject, request: InvocationRequest) -> Path:
-    """Create the invocation's target path; for isolated invocations, first remove the oldest
-    ``target/floe/<invocation_id>`` folders beyond :data:`KEEP_INVOCATIONS`."""
-    path = invocation_target_path(project, request)
-    if request.isolate and request.target_path is None:
-        _prune_invocations(path.parent)
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def _prune_invocations(folder: Path) -> None:
-    import shutil
-    import time
-    import uuid
-
-    def is_invocation(entry: os.DirEntry[str]) -> bool:
-        try:
-            uuid.UUID(entry.name)
-        except ValueError:
-            return False
-        return entry.is_dir(follow_symlinks=False)
-
-    try:
-        with os.scandir(folder) as entries:
-            found = sorted(((e.stat().st_mtime, e.path) for e in entries if is_invocation(e)),
-                           reverse=True)
-    except OSError:
-        return
-    cutoff = time.time() - KEEP_SECONDS
-    for mtime, path in found[KEEP_INVOCATIONS:]:
-        if mtime < cutoff:
-            shutil.rmtree(path, ignore_errors=True)

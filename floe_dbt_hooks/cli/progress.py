@@ -14,7 +14,6 @@ import threading
 from pathlib import Path
 from typing import TextIO
 
-from floe_dbt_hooks._markers import hookimpl
 from floe_dbt_hooks.errors import FloeDBTError
 from floe_dbt_hooks.models import (
     FallbackEvent,
@@ -23,6 +22,7 @@ from floe_dbt_hooks.models import (
     NodeInfo,
     RuntimeEvent,
 )
+from floe_dbt_hooks.plugin.markers import hookimpl
 
 _LABEL = {
     "success": "OK",

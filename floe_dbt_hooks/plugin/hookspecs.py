@@ -16,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from floe_dbt_hooks._markers import hookspec
+from floe_dbt_hooks.plugin.markers import hookspec
 
 if TYPE_CHECKING:
     import pluggy

@@ -15,11 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from floe_dbt_hooks._markers import hookimpl
 from floe_dbt_hooks.errors import DBTConfigurationError
+from floe_dbt_hooks.plugin.markers import hookimpl
 
 if TYPE_CHECKING:
-    from floe_dbt_hooks.manager import FloePluginManager
     from floe_dbt_hooks.models import (
         ArtifactRequest,
         CompileRequest,
@@ -32,8 +31,9 @@ if TYPE_CHECKING:
         LintResult,
         RunRequest,
     )
+    from floe_dbt_hooks.plugin.manager import FloePluginManager
 
-class Dispatcher:
+class RuntimeSelection:
     """Checks runtime selection, records fallbacks, and completes results."""
 
     def __init__(self, pm: FloePluginManager) -> None:
@@ -91,7 +91,7 @@ class Dispatcher:
     def dbt_fallback(self, event: FallbackEvent) -> None:
         with self._lock:
             self._declined.setdefault(event.request.invocation_id, []).append(event.as_declined())
-        from floe_dbt_hooks.log import get_logger
+        from floe_dbt_hooks.builtin.log import get_logger
 
         get_logger().warning(
             "runtime_fallback",

@@ -13,12 +13,8 @@ strict plugin loading is on. Unknown hook names are rejected with the plugin's o
 
 from __future__ import annotations
 
-import hashlib
 import importlib
-import importlib.util
 import os
-import sys
-import traceback
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
@@ -26,20 +22,20 @@ from typing import Any, Literal
 import attrs
 import pluggy
 
-from floe_dbt_hooks import hookspecs
-from floe_dbt_hooks._markers import NAME
 from floe_dbt_hooks.config import FloeConfig, load_config
 from floe_dbt_hooks.errors import DBTConfigurationError
+from floe_dbt_hooks.plugin import hookspecs
+from floe_dbt_hooks.plugin.markers import NAME
 
-PROJECT_HOOKS_FILE = "floe_hooks.py"
 PROJECT_HOOKS_NAME = "floe_hooks"
-DISPATCH_NAME = "floe_dbt_dispatch"
+"""The plugin name a project's ``floe_hooks.py`` is registered under (``-p no:floe_hooks``)."""
+SELECTION_PLUGIN_NAME = "floe_dbt_runtime_selection"
 
 BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
     ("floe_dbt_core", "floe_dbt_core.plugin:CoreRuntime"),
     ("floe_dbt_fusion", "floe_dbt_fusion.plugin:FusionRuntime"),
-    ("floe_dbt_strict", "floe_dbt_hooks.strict:StrictFallback"),
-    ("floe_dbt_log", "floe_dbt_hooks.log:InvocationLogger"),
+    ("floe_dbt_strict", "floe_dbt_hooks.builtin.strict:StrictFallback"),
+    ("floe_dbt_log", "floe_dbt_hooks.builtin.log:InvocationLogger"),
 )
 """(plugin name, "module:factory") pairs registered before anything else."""
 
@@ -99,7 +95,7 @@ class FloePluginManager(pluggy.PluginManager):
                 f"plugin '{origin.name}' ({origin.describe()}) is invalid: {exc}",
                 file_path=origin.path,
                 hint="hook implementations must use the argument names of the hookspecs in "
-                "floe_dbt_hooks/hookspecs.py",
+                "floe_dbt_hooks/plugin/hookspecs.py",
             ) from exc
         if registered is not None:
             self.origins[origin.name] = origin
@@ -138,22 +134,22 @@ def create_plugin_manager(
             disable=tuple(dict.fromkeys((*config.disable, *disable))),
             strict_plugins=config.strict_plugins if strict_plugins is None else strict_plugins,
         )
-    if DISPATCH_NAME in config.disable:
+    if SELECTION_PLUGIN_NAME in config.disable:
         raise DBTConfigurationError(
-            f"'{DISPATCH_NAME}' is part of the framework and cannot be disabled",
+            f"'{SELECTION_PLUGIN_NAME}' is part of the framework and cannot be disabled",
             hint="remove it from -p no:..., FLOE_DBT_DISABLE or plugins.disable",
         )
     pm = FloePluginManager(config, root)
     pm.add_hookspecs(hookspecs)
-    from floe_dbt_hooks.tracing import HookTracer
+    from floe_dbt_hooks.builtin.tracing import HookTracer
 
     HookTracer().install(pm)
     for name in config.disable:
         pm.set_blocked(name)
 
-    from floe_dbt_hooks.dispatch import Dispatcher
+    from floe_dbt_hooks.builtin.runtime_selection import RuntimeSelection
 
-    pm.register_with_origin(Dispatcher(pm), PluginOrigin(name=DISPATCH_NAME, kind="framework"))
+    pm.register_with_origin(RuntimeSelection(pm), PluginOrigin(name=SELECTION_PLUGIN_NAME, kind="framework"))
     _register_builtins(pm)
     if autoload is None:
         autoload = not os.environ.get("FLOE_DBT_DISABLE_PLUGIN_AUTOLOAD")
@@ -191,7 +187,7 @@ def _instantiate(obj: Any) -> object:
 
 
 def _register_entry_points(pm: FloePluginManager) -> None:
-    from floe_dbt_hooks.entrypoints import plugin_entry_points
+    from floe_dbt_hooks.plugin.entrypoints import plugin_entry_points
 
     seen: set[str] = set()
     for ep in plugin_entry_points(NAME):
@@ -220,7 +216,7 @@ def _register_entry_points(pm: FloePluginManager) -> None:
                     "(strict plugin loading is on)",
                 ) from exc
             pm.load_errors.append(failure)
-            from floe_dbt_hooks.log import get_logger
+            from floe_dbt_hooks.builtin.log import get_logger
 
             get_logger().warning(
                 "plugin_load_failed", plugin=ep.name, distribution=dist, version=version,
@@ -229,33 +225,15 @@ def _register_entry_points(pm: FloePluginManager) -> None:
 
 
 def _register_project_hooks(pm: FloePluginManager, root: Path) -> None:
+    from floe_dbt_hooks.plugin.project_hooks import PROJECT_HOOKS_FILE, import_project_hooks
+
     path = root / PROJECT_HOOKS_FILE
     if pm.is_blocked(PROJECT_HOOKS_NAME) or not path.is_file():
         return
-    digest = hashlib.sha1(str(path).encode(), usedforsecurity=False).hexdigest()[:12]
-    module_name = f"floe_hooks_{digest}"
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    if spec is None or spec.loader is None:
-        raise DBTConfigurationError(f"cannot import {path}", file_path=path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    try:
-        spec.loader.exec_module(module)
-    except Exception as exc:
-        del sys.modules[module_name]
-        line = next(
-            (f.lineno for f in reversed(traceback.extract_tb(exc.__traceback__))
-             if Path(f.filename) == path),
-            getattr(exc, "lineno", None),
-        )
-        raise DBTConfigurationError(
-            f"{PROJECT_HOOKS_FILE} failed to import: {type(exc).__name__}: {exc}",
-            file_path=path,
-            line=line,
-            hint=f"fix the error, or skip the file with -p no:{PROJECT_HOOKS_NAME}",
-        ) from exc
+    module = import_project_hooks(path)
     pm.register_with_origin(
-        module, PluginOrigin(name=PROJECT_HOOKS_NAME, kind="project", module=module_name, path=path)
+        module, PluginOrigin(name=PROJECT_HOOKS_NAME, kind="project", module=module.__name__,
+                             path=path)
     )
 
 

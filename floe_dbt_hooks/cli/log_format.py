@@ -9,7 +9,7 @@ import sys
 from datetime import datetime, timezone
 from typing import Any
 
-from floe_dbt_hooks.log import LOGGER_NAME
+from floe_dbt_hooks.builtin.log import LOGGER_NAME
 
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 

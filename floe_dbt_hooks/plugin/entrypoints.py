@@ -117,6 +117,6 @@ def plugin_entry_points(group: str) -> list[PluginEntryPoint]:
 
 def installed_versions() -> dict[str, str]:
     """Every installed distribution's version by normalised name (``dbt-core`` -> ``1.11.16``)."""
-    from floe_dbt_hooks._markers import NAME
+    from floe_dbt_hooks.plugin.markers import NAME
 
     return _environment(NAME)[1]

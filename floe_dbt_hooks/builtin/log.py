@@ -16,7 +16,7 @@ import logging
 from collections.abc import Generator, MutableMapping
 from typing import TYPE_CHECKING, Any
 
-from floe_dbt_hooks._markers import hookimpl
+from floe_dbt_hooks.plugin.markers import hookimpl
 from floe_dbt_hooks.secrets import redact
 
 if TYPE_CHECKING:
@@ -47,7 +47,7 @@ def _redact_event(
 def _add_trace_ids(
     _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
-    from floe_dbt_hooks.tracing import current_ids
+    from floe_dbt_hooks.builtin.tracing import current_ids
 
     event_dict.update(current_ids())
     return event_dict

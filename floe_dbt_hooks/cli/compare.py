@@ -53,8 +53,8 @@ def _text(result: object) -> str:
 def run(args: argparse.Namespace, disable: list[str]) -> int:
     from floe_dbt_hooks.compare.html import render_html
     from floe_dbt_hooks.compare.runner import compare_runtimes
-    from floe_dbt_hooks.manager import create_plugin_manager
     from floe_dbt_hooks.models import to_dict
+    from floe_dbt_hooks.plugin.manager import create_plugin_manager
 
     runtimes = tuple(r.strip() for r in args.runtimes.split(",") if r.strip())
     if args.report and args.output != "html":

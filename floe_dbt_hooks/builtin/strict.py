@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from floe_dbt_hooks._markers import hookimpl
 from floe_dbt_hooks.config import FloeConfig
 from floe_dbt_hooks.errors import error_for_code
+from floe_dbt_hooks.plugin.markers import hookimpl
 
 if TYPE_CHECKING:
     from floe_dbt_hooks.models import FallbackEvent
