@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from floe_dbt_hooks.cli import EXIT_ERROR, EXIT_OK, main
+from floe_dbt_hooks.cli.main import EXIT_ERROR, EXIT_OK, main
 
 FLOE_ENV = (
     "FLOE_DBT_RUNTIME",

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from floe_dbt_hooks import project as project_module
+from floe_dbt_hooks.project import target_paths as project_module
 from floe_dbt_hooks.models import RunRequest
 from floe_dbt_hooks.project import load_project, prepare_target_path
 
