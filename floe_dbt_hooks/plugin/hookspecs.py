@@ -9,6 +9,9 @@ strict mode can stop it.
 
 Cross-cutting behaviour (timing, logging, tracing, policy) wraps these hooks with
 ``@hookimpl(wrapper=True)``.
+
+A project's ``floe_hooks.py`` may implement any of these hooks; it is registered last, after the
+built-ins and entry-point plugins, and receives ``dbt_configure`` like every other plugin.
 """
 
 from __future__ import annotations
@@ -38,10 +41,13 @@ if TYPE_CHECKING:
 
 @hookspec(historic=True)
 def dbt_configure(config: FloeConfig, hook: pluggy.HookRelay) -> None:
-    """Hand every plugin the resolved floe config and the hook relay, once, at registration.
+    """Hand every plugin the resolved floe config and the hook relay.
 
-    Historic: a plugin registered later (a project's ``floe_hooks.py``) is configured too. Runtimes
-    keep ``hook`` to send ``dbt_fallback`` and ``dbt_event`` calls.
+    :param config: The resolved configuration (floe.yml, environment, CLI), including each plugin's
+        ``plugins.<name>`` settings.
+    :param hook: The hook relay, for calling ``dbt_fallback`` and ``dbt_event``.
+
+    Historic: a plugin registered after the call (a project's ``floe_hooks.py``) is configured too.
     """
 
 
@@ -49,8 +55,13 @@ def dbt_configure(config: FloeConfig, hook: pluggy.HookRelay) -> None:
 def dbt_compile(request: CompileRequest) -> CompileResult | None:
     """Parse and compile the project's selected nodes.
 
-    Stops at first non-None result; return None to decline. A runtime serves only when
-    ``request.runtime`` (or the configured runtime) names it, or when it is the fallback.
+    :param request: The project, profile, target, selection and runtime asked for.
+    :returns: The compile result, whose ``manifest_path`` holds the compiled manifest; or None to
+        decline.
+
+    Stops at first non-None result. A runtime serves only requests addressed
+    to it (``floe_dbt_hooks.runtime.base.addressed_to``), except dbt-core, the fallback, which serves
+    whatever reaches it.
     """
 
 
@@ -58,8 +69,12 @@ def dbt_compile(request: CompileRequest) -> CompileResult | None:
 def dbt_run(request: RunRequest) -> DBTRunResult | None:
     """Execute ``request.command`` (run, test, build, seed, snapshot, docs) on the selection.
 
-    Stops at first non-None result; return None to decline. Node failures are reported as node
-    statuses in the result; errors before any node runs raise a FLOE-DBT error.
+    :param request: The project, profile, target, selection, command and runtime asked for.
+    :returns: The run result, or None to decline.
+
+    Stops at first non-None result. Node failures are node statuses in the result, not exceptions;
+    an error before any node ran raises a FLOE-DBT error. Never decline after a node has started:
+    the next runtime would run it again.
     """
 
 
@@ -67,7 +82,10 @@ def dbt_run(request: RunRequest) -> DBTRunResult | None:
 def dbt_lint(request: LintRequest) -> LintResult | None:
     """Lint (and with ``request.fix``, fix) the project's SQL.
 
-    Stops at first non-None result; return None to decline.
+    :param request: The project, selection, ``fix`` and linter options.
+    :returns: The findings, or None to decline.
+
+    Stops at first non-None result.
     """
 
 
@@ -75,8 +93,11 @@ def dbt_lint(request: LintRequest) -> LintResult | None:
 def dbt_fallback(event: FallbackEvent) -> None:
     """A runtime the request asked for is declining it; called before the next runtime is tried.
 
-    Observers log, count or trace it. Raising stops the fallback: the built-in strict plugin
-    raises the error named by ``event.error_code`` when fallback is switched off.
+    :param event: Which runtime declines, a stable ``reason_code``, the FLOE-DBT ``error_code``, a
+        message and a hint, and the request.
+
+    Observers log, count or trace it. Raising stops the fallback: the built-in strict plugin raises
+    the error named by ``event.error_code`` when fallback is switched off.
     """
 
 
@@ -84,13 +105,32 @@ def dbt_fallback(event: FallbackEvent) -> None:
 def dbt_event(event: RuntimeEvent) -> None:
     """A runtime reports progress: node start and finish, and its log events.
 
-    Called from the thread doing the work; implementations must be quick and must not raise.
+    :param event: The event, with dbt's name and code whichever runtime sent it.
+
+    Called from the thread doing the work: implementations must be quick. One observer raising does
+    not keep the event from the others; the error is logged with the observer's plugin name.
+    """
+
+
+@hookspec(firstresult=True)
+def dbt_cancel(invocation_id: str) -> bool | None:
+    """Stop a running invocation (a signal, an orchestrator stopping a step).
+
+    :param invocation_id: The ``invocation_id`` of the request being served.
+    :returns: True when this runtime is running that invocation and was asked to stop it; None
+        when it is not this runtime's.
+
+    Stops at first non-None result. The invocation then ends with an execution error (or, for a
+    remote runtime, its run is cancelled remotely); it never falls back.
     """
 
 
 @hookspec
 def dbt_runtime_info() -> RuntimeInfo | None:
-    """Describe the runtime this plugin provides: name, version, availability, capabilities.
+    """Describe the runtime this plugin provides.
+
+    :returns: Name, version, availability (and why not), capabilities; None for plugins that are
+        not runtimes.
 
     Must be cheap: no engine import, no subprocess on every call (cache what you detect).
     """
@@ -100,6 +140,9 @@ def dbt_runtime_info() -> RuntimeInfo | None:
 def dbt_artifact_path(request: ArtifactRequest) -> Path | None:
     """Locate (or fetch) a project's artifact and return its local path.
 
+    :param request: The artifact kind, the project, the target path and the runtime that wrote it.
+    :returns: A local path, or None when this plugin does not hold it.
+
     Stops at first non-None result. The framework's own implementation (trylast) looks in the
-    target path; a remote runtime may download the artifact first.
+    target path; a remote runtime downloads the artifact first.
     """
