@@ -21,15 +21,14 @@ dbt-core runtime's lock (it drives dbt-core, whose state is global).
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 
@@ -51,6 +50,8 @@ MIN_FILES_PER_PROCESS = 40
 files per worker, linting in this process is faster."""
 _LINT_LOCK = threading.Lock()
 """SQLFluff keeps process-wide config caches; lints in one process run one at a time."""
+
+_T = TypeVar("_T")
 
 
 @attrs.frozen
@@ -180,17 +181,16 @@ def _ignored_by_sqlfluff(plan: _Plan, config: FluffConfig) -> set[Path]:
     return every - kept
 
 
-@contextlib.contextmanager
-def _engine_context(plan: _Plan) -> Iterator[None]:
+def _in_engine_context(plan: _Plan, work: Callable[[], _T]) -> _T:
     """The dbt templater drives dbt-core in this process: hold the runtime's lock, run from the
     project folder. The jinja templater needs nothing."""
     if plan.templater != "dbt":
-        yield
-        return
-    from floe_dbt_core.invoke import _DBT_LOCK, _working_directory
+        return work()
+    from floe_dbt_core.invoke import _DBT_LOCK
+    from floe_dbt_hooks.runtime.workdir import run_in_directory
 
-    with _DBT_LOCK, _working_directory(plan.project.project_dir):
-        yield
+    with _DBT_LOCK:
+        return run_in_directory(plan.project.project_dir, work)
 
 
 def _processes(plan: _Plan, config: FluffConfig, settings: Mapping[str, Any], count: int) -> int:
@@ -213,8 +213,7 @@ def _run(plan: _Plan, tasks: Sequence[FileTask], fix: bool, processes: int,
         return []
     if processes > 1:
         return lint_parallel(plan.settings, tasks, fix, processes, timeout)
-    with _engine_context(plan):
-        return lint_texts(plan.settings, tasks, fix)
+    return _in_engine_context(plan, lambda: lint_texts(plan.settings, tasks, fix))
 
 
 def _write_fix(plan: _Plan, source: lint_files.SourceFile, text: str) -> None:

@@ -65,6 +65,8 @@ class ProfileTarget:
     database_file: Path | None = None
     """For file databases (DuckDB): the file the target writes, relative paths resolved against
     the project folder (runtimes run dbt there)."""
+    method: str | None = None
+    """The connection method some adapters take (Spark: thrift, http, session...)."""
 
     @property
     def profiles_dir(self) -> Path:
@@ -248,6 +250,7 @@ def load_profile_target(
         )
     _collect_secrets(output, env, used)
     threads = output.get("threads")
+    method = output.get("method")
     database_file = None
     path = output.get("path")
     if adapter_type == "duckdb" and isinstance(path, str):
@@ -263,6 +266,7 @@ def load_profile_target(
         threads=threads if isinstance(threads, int) else None,
         env_vars=used,
         database_file=database_file,
+        method=render_env_vars(method, env, used) if isinstance(method, str) else None,
     )
 
 

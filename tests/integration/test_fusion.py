@@ -197,6 +197,58 @@ def test_strict_mode_raises_instead_of_falling_back(project: Path, reason: str,
     assert not (project / "contract.duckdb").exists(), "nothing may run on core in strict mode"
 
 
+def test_postgres_driver_is_looked_for_where_fusion_loads_it(
+        project: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Outside DuckDB, Fusion loads only its own driver build from its cache (never
+    ADBC_DRIVER_PATH): a library there does not count, and the decline names the cache folder."""
+    _postgres(project)
+    monkeypatch.setenv("DBT_ALLOW_EXPERIMENTAL_ADAPTERS", "true")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    drivers = tmp_path / "drivers"
+    drivers.mkdir()
+    (drivers / "libadbc_driver_postgres.so").write_bytes(b"\x7fELF")
+    monkeypatch.setenv("ADBC_DRIVER_PATH", str(drivers))
+    pm = create_plugin_manager(project, runtime="fusion", fallback=False)
+    with pytest.raises(DBTAdapterUnavailableError) as caught:
+        pm.hook.dbt_run(request=RunRequest(project_dir=project, command="seed"))
+    assert "com.getdbt/adbc" in caught.value.message
+    assert "libadbc_driver_postgresql-*.so" in caught.value.message
+    assert "network access" in (caught.value.hint or "")
+
+
+def test_failure_before_the_first_node_is_classified_not_called_a_parse_error(
+        project: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """With the driver check off, the real Fusion starts, fails to fetch its postgres driver
+    (dbt1308 DbDriverFailed, no network) before any node: a driver problem, not a rejected
+    project, and dbt-core is asked next."""
+    _postgres(project)
+    (project / "floe.yml").write_text("plugins:\n  fusion:\n    check_driver: false\n")
+    monkeypatch.setenv("DBT_ALLOW_EXPERIMENTAL_ADAPTERS", "true")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    recorder = EventRecorder()
+    pm = create_plugin_manager(project, runtime="fusion", plugins=[recorder], fallback=False)
+    with pytest.raises(DBTAdapterUnavailableError) as caught:
+        pm.hook.dbt_run(request=RunRequest(project_dir=project, command="seed"))
+    assert "dbt1308" in caught.value.engine_codes
+    assert "could not load the adapter's driver" in caught.value.message
+    assert [e.reason_code for e in recorder.fallbacks] == ["driver-unavailable"]
+
+
+def test_spark_session_method_is_declined_before_anything_runs(project: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    (project / "profiles.yml").write_text(
+        "contract:\n  target: dev\n  outputs:\n    dev:\n      type: spark\n      method: session\n"
+        "      host: NA\n      schema: s\n"
+    )
+    monkeypatch.setenv("DBT_ALLOW_EXPERIMENTAL_ADAPTERS", "true")
+    pm = create_plugin_manager(project, runtime="fusion", fallback=False)
+    with pytest.raises(DBTAdapterUnavailableError) as caught:
+        pm.hook.dbt_compile(request=CompileRequest(project_dir=project))
+    assert "'session'" in caught.value.message
+    assert "'method'" in caught.value.message
+    assert "thrift" in (caught.value.hint or "")
+
+
 def test_parse_rejection_keeps_fusions_codes_and_location(project: Path) -> None:
     (project / "models" / "schema.yml").write_text(OLD_TEST_ARGS)
     result = DBTFacade(runtime="fusion").build(project)
@@ -393,12 +445,12 @@ def test_cancel_stops_a_running_invocation(project: Path) -> None:
     plugin = _fusion_plugin(pm)
     pid = _running_pid(plugin, request.invocation_id)
     time.sleep(1.0)
-    assert plugin.cancel(request.invocation_id) is True
+    assert plugin.dbt_cancel(invocation_id=request.invocation_id) is True
     thread.join(timeout=60)
     assert isinstance(errors[0], DBTExecutionError)
     assert "was cancelled" in errors[0].message
     assert not _alive(pid)
-    assert plugin.cancel(request.invocation_id) is False
+    assert plugin.dbt_cancel(invocation_id=request.invocation_id) is None
 
 
 def test_killed_fusion_gives_an_error_not_a_hang_and_no_fallback(project: Path) -> None:
