@@ -83,10 +83,11 @@ def parse_args(argv: Sequence[str] | None) -> tuple[Options, bool]:
     """The options, and whether ``--list`` asked for the case names only."""
     names = list(CASES)
     parser = argparse.ArgumentParser(description="floe-dbt-hooks benchmarks")
-    parser.add_argument("--repeat", type=int, default=3, help="measured runs per case (default 3)")
-    parser.add_argument("--warmup", type=int, default=1,
+    parser.add_argument("--repeat", type=int, default=Options.repeat,
+                        help=f"measured runs per case (default {Options.repeat})")
+    parser.add_argument("--warmup", type=int, default=Options.warmup,
                         help="unmeasured runs before the measured ones, per subprocess case "
-                             "(default 1)")
+                             f"(default {Options.warmup})")
     parser.add_argument("--only", default=None, help=f"comma-separated cases: {', '.join(names)}")
     parser.add_argument("--list", action="store_true", help="print the cases and exit")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
@@ -94,12 +95,12 @@ def parse_args(argv: Sequence[str] | None) -> tuple[Options, bool]:
                         help="warm case: report RSS after 1, 10 and 100 warm calls (slow)")
     parser.add_argument("--profile", action="store_true",
                         help="warm case: cProfile the warm calls into generated/warm-500.prof")
-    parser.add_argument("--bytecode", choices=("cached", "inherit"), default="cached",
+    parser.add_argument("--bytecode", choices=("cached", "inherit"), default=Options.bytecode,
                         help="cached (default): children use a primed bytecode cache under "
                              "benchmarks/generated/pycache, as installed packages would; inherit: "
                              "children keep this environment (PYTHONDONTWRITEBYTECODE and all)")
-    parser.add_argument("--timeout", type=float, default=900,
-                        help="seconds before a child process is killed (default 900)")
+    parser.add_argument("--timeout", type=float, default=Options.timeout,
+                        help=f"seconds before a child process is killed (default {Options.timeout:g})")
     args = parser.parse_args(argv)
     cases = tuple(names) if not args.only else tuple(c.strip() for c in args.only.split(","))
     unknown = [c for c in cases if c not in CASES]
