@@ -33,9 +33,11 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from floe_dbt_core import lint_cache, lint_config, lint_files
-from floe_dbt_core.dialects import ADAPTER_DIALECTS, dialect_for_adapter
-from floe_dbt_core.lint_engine import FileOutcome, FileTask, lint_parallel, lint_texts
+from floe_dbt_core.lint import cache as lint_cache
+from floe_dbt_core.lint import config as lint_config
+from floe_dbt_core.lint import files as lint_files
+from floe_dbt_core.lint.dialects import ADAPTER_DIALECTS, dialect_for_adapter
+from floe_dbt_core.lint.engine import FileOutcome, FileTask, lint_parallel, lint_texts
 from floe_dbt_hooks.errors import DBTLintError
 from floe_dbt_hooks.fsutil import atomic_write_text
 from floe_dbt_hooks.models import LintRequest, LintResult, LintViolation

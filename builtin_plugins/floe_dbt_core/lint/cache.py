@@ -5,7 +5,7 @@ An entry is stored per model file under a key that covers everything SQLFluff's 
 * the engine: SQLFluff's version and every installed SQLFluff plugin (a templater, extra rules) with
   its version, the templater and, for the dbt templater, dbt-core's version;
 * the effective config of the file's folder (every section, project files and our defaults merged,
-  see :func:`floe_dbt_core.lint_config.config_digest`), which includes the dialect and the rules;
+  see :func:`floe_dbt_core.lint.config.config_digest`), which includes the dialect and the rules;
 * the file's path and the SHA-256 of its bytes (inline ``-- sqlfluff:`` directives are content);
 * what its rendering can read besides itself. For the jinja templater that is every file in the
   macro folders it loads (``load_macros_from_path``, ``library_path``, ``loader_search_path``): we

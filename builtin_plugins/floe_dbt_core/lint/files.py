@@ -83,7 +83,7 @@ def _resolve_simple(project: DBTProject, roots: tuple[Path, ...], tokens: Iterab
 def _resolve_with_dbt(request: LintRequest, project: DBTProject, profile: ProfileTarget,
                       roots: tuple[Path, ...]) -> list[Path]:
     """The model files ``dbt ls`` selects for the request's selection."""
-    from floe_dbt_core.lint_select import dbt_list_paths
+    from floe_dbt_core.lint.select import dbt_list_paths
 
     listed = dbt_list_paths(request, project, profile)
     return [p for p in (project.project_dir / rel for rel in listed)
