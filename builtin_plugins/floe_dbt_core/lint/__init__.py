@@ -39,7 +39,7 @@ from floe_dbt_core.lint import files as lint_files
 from floe_dbt_core.lint.dialects import ADAPTER_DIALECTS, dialect_for_adapter
 from floe_dbt_core.lint.engine import FileOutcome, FileTask, lint_parallel, lint_texts
 from floe_dbt_hooks.errors import DBTLintError
-from floe_dbt_hooks.fsutil import atomic_write_text
+from floe_dbt_hooks.fsutil import atomic_write_text, walk_tree
 from floe_dbt_hooks.models import LintRequest, LintResult, LintViolation
 from floe_dbt_hooks.project import DBTProject, ProfileTarget, load_profile_target, load_project
 
@@ -91,12 +91,8 @@ def _defaults(project: DBTProject, profile: ProfileTarget, request: LintRequest)
 
 
 def _nested_dirs(roots: Sequence[Path]) -> list[Path]:
-    found: list[Path] = []
-    for root in roots:
-        for folder, dirs, _ in os.walk(root):
-            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-            found.append(Path(folder))
-    return found
+    return [folder for root in roots if root.is_dir()
+            for folder in (root, *(Path(e.path) for e in walk_tree(root) if e.is_dir()))]
 
 
 def _where(project: DBTProject, settings: lint_config.LintSettings) -> Path:
