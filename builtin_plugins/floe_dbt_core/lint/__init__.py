@@ -17,6 +17,10 @@ One call of :func:`lint`:
 The jinja templater (with dbt's builtins and the project's macros) is the default; a project whose
 SQLFluff config says ``templater = dbt`` gets sqlfluff-templater-dbt, run in this process under the
 dbt-core runtime's lock (it drives dbt-core, whose state is global).
+
+Its parts: ``files`` (which model files), ``select`` (``dbt ls`` for selections only dbt resolves),
+``config`` (SQLFluff's config and its checks), ``dialects``, ``engine`` (SQLFluff runs, here or in
+worker processes) and ``cache``. None imports SQLFluff or dbt at module level.
 """
 
 from __future__ import annotations
