@@ -426,6 +426,13 @@ def _running_pid(plugin: FusionRuntime, invocation_id: str) -> int:
     raise AssertionError("Fusion never started")
 
 
+def _wait_for_node_start(recorder: EventRecorder) -> None:
+    deadline = time.monotonic() + 30
+    while not any(e.kind == "node_start" for e in recorder.events):
+        assert time.monotonic() < deadline, "no node started within 30 s"
+        time.sleep(0.05)
+
+
 def test_timeout_kills_the_process_group(project: Path) -> None:
     recorder = EventRecorder()
     pm = create_plugin_manager(project, runtime="fusion", plugins=[recorder])
@@ -440,11 +447,12 @@ def test_timeout_kills_the_process_group(project: Path) -> None:
 
 
 def test_cancel_stops_a_running_invocation(project: Path) -> None:
-    pm = create_plugin_manager(project, runtime="fusion")
+    recorder = EventRecorder()
+    pm = create_plugin_manager(project, runtime="fusion", plugins=[recorder])
     thread, errors, request = _start_slow_build(project, pm)
     plugin = _fusion_plugin(pm)
     pid = _running_pid(plugin, request.invocation_id)
-    time.sleep(1.0)
+    _wait_for_node_start(recorder)
     assert plugin.dbt_cancel(invocation_id=request.invocation_id) is True
     thread.join(timeout=60)
     assert isinstance(errors[0], DBTExecutionError)
@@ -458,11 +466,7 @@ def test_killed_fusion_gives_an_error_not_a_hang_and_no_fallback(project: Path) 
     pm = create_plugin_manager(project, runtime="fusion", plugins=[recorder])
     thread, errors, request = _start_slow_build(project, pm)
     pid = _running_pid(_fusion_plugin(pm), request.invocation_id)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and not any(
-        e.kind == "node_start" for e in recorder.events
-    ):
-        time.sleep(0.05)
+    _wait_for_node_start(recorder)
     os.kill(pid, signal.SIGKILL)
     thread.join(timeout=60)
     assert not thread.is_alive()

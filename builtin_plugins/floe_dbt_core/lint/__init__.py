@@ -17,6 +17,10 @@ One call of :func:`lint`:
 The jinja templater (with dbt's builtins and the project's macros) is the default; a project whose
 SQLFluff config says ``templater = dbt`` gets sqlfluff-templater-dbt, run in this process under the
 dbt-core runtime's lock (it drives dbt-core, whose state is global).
+
+Its parts: ``files`` (which model files), ``select`` (``dbt ls`` for selections only dbt resolves),
+``config`` (SQLFluff's config and its checks), ``dialects``, ``engine`` (SQLFluff runs, here or in
+worker processes) and ``cache``. None imports SQLFluff or dbt at module level.
 """
 
 from __future__ import annotations
@@ -32,11 +36,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 
-from floe_dbt_core import lint_cache, lint_config, lint_files
-from floe_dbt_core.dialects import ADAPTER_DIALECTS, dialect_for_adapter
-from floe_dbt_core.lint_engine import FileOutcome, FileTask, lint_parallel, lint_texts
+from floe_dbt_core.lint import cache as lint_cache
+from floe_dbt_core.lint import config as lint_config
+from floe_dbt_core.lint import files as lint_files
+from floe_dbt_core.lint.dialects import ADAPTER_DIALECTS, dialect_for_adapter
+from floe_dbt_core.lint.engine import FileOutcome, FileTask, lint_parallel, lint_texts
 from floe_dbt_hooks.errors import DBTLintError
-from floe_dbt_hooks.fsutil import atomic_write_text
+from floe_dbt_hooks.fsutil import atomic_write_text, walk_tree
 from floe_dbt_hooks.models import LintRequest, LintResult, LintViolation
 from floe_dbt_hooks.project import DBTProject, ProfileTarget, load_profile_target, load_project
 
@@ -90,12 +96,8 @@ def _defaults(project: DBTProject, profile: ProfileTarget, request: LintRequest)
 
 
 def _nested_dirs(roots: Sequence[Path]) -> list[Path]:
-    found: list[Path] = []
-    for root in roots:
-        for folder, dirs, _ in os.walk(root):
-            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-            found.append(Path(folder))
-    return found
+    return [folder for root in roots if root.is_dir()
+            for folder in (root, *(Path(e.path) for e in walk_tree(root) if e.is_dir()))]
 
 
 def _where(project: DBTProject, settings: lint_config.LintSettings) -> Path:
