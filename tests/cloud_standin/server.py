@@ -218,7 +218,7 @@ def _handler(standin: StandIn) -> type[BaseHTTPRequestHandler]:
             except (BrokenPipeError, ConnectionResetError):
                 pass
             with standin.lock:
-                standin.requests.append(Seen(self.command, self.path, code))
+                standin.requests.append(Seen(self.command, urlsplit(self.path).path, code))
 
         def _serve(self, method: str) -> None:
             length = int(self.headers.get("Content-Length") or 0)
