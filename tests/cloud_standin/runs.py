@@ -88,6 +88,7 @@ class Run:
         self.dequeued_at: str | None = None
         self.started_at: str | None = None
         self.finished_at: str | None = None
+        self.finished_monotonic: float | None = None
         self.steps: list[Step] = []
         self.cancel_requested = threading.Event()
         self.lock = threading.Lock()
@@ -184,7 +185,8 @@ class Run:
     def _finish(self, status: int, message: str | None) -> None:
         if status != CANCELLED and self.cancel_requested.is_set():
             status, message = CANCELLED, "Cancelled"
-        self._set(status=status, status_message=message, finished_at=now())
+        self._set(status=status, status_message=message, finished_at=now(),
+                  finished_monotonic=time.monotonic())
 
     def _argv(self, command: str, target: Path) -> list[str]:
         words = shlex.split(command)
