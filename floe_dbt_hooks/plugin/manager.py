@@ -35,6 +35,7 @@ SELECTION_PLUGIN_NAME = "floe_dbt_runtime_selection"
 BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
     ("floe_dbt_core", "floe_dbt_core.plugin:CoreRuntime"),
     ("floe_dbt_fusion", "floe_dbt_fusion.plugin:FusionRuntime"),
+    ("floe_dbt_cloud", "floe_dbt_cloud.plugin:CloudRuntime"),
     ("floe_dbt_strict", "floe_dbt_hooks.builtin.strict:StrictFallback"),
     ("floe_dbt_log", "floe_dbt_hooks.builtin.log:InvocationLogger"),
 )

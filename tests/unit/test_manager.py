@@ -322,7 +322,7 @@ def test_unknown_runtime_lists_installed_runtimes() -> None:
         pm.hook.dbt_run(request=RunRequest(project_dir="/nowhere", runtime="nope"))
     assert "unknown runtime 'nope'" in info.value.message
     assert info.value.hint is not None
-    assert "installed runtimes: core, fake" in info.value.hint
+    assert "installed runtimes: cloud, core, fake" in info.value.hint
     assert fake.calls == []
     assert core_like.calls == []
 
