@@ -15,6 +15,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
+from floe_dbt_cloud import PLUGIN_NAME, RUNTIME_NAME
 from floe_dbt_hooks.plugin.markers import hookimpl
 from floe_dbt_hooks.runtime.base import RuntimePlugin
 
@@ -32,7 +33,6 @@ if TYPE_CHECKING:
         RuntimeInfo,
     )
 
-PLUGIN_NAME = "floe_dbt_cloud"
 API_VERSION = "admin-api-v2"
 _Result = TypeVar("_Result", bound="InvocationResult")
 
@@ -40,7 +40,7 @@ _Result = TypeVar("_Result", bound="InvocationResult")
 class CloudRuntime(RuntimePlugin):
     """Runs requests as dbt Cloud job runs; concurrent invocations are separate runs."""
 
-    runtime_name = "cloud"
+    runtime_name = RUNTIME_NAME
 
     def __init__(self) -> None:
         super().__init__()

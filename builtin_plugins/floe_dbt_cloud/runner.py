@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from floe_dbt_cloud import invocation
+from floe_dbt_cloud import RUNTIME_NAME, invocation
 from floe_dbt_cloud.client import CloudAPIError, CloudAuthError, CloudNotFound
 from floe_dbt_cloud.invocation import CANCELLED, ERROR, SUCCESS, LiveRun, StepLogs
 from floe_dbt_cloud.steps import trigger_body
@@ -32,7 +32,6 @@ if TYPE_CHECKING:
     from floe_dbt_hooks.models import InvocationRequest, InvocationResult, RuntimeEvent
 
 _Result = TypeVar("_Result", bound="InvocationResult")
-RUNTIME = "cloud"
 
 
 def profile_for(project: DBTProject, request: InvocationRequest) -> ProfileTarget:
@@ -73,7 +72,7 @@ def serve(
     started = time.monotonic()
     profile = profile_for(project, request)
     timeout = float(request.timeout or settings.timeout)
-    parser = EventParser(request.invocation_id, RUNTIME, emit)
+    parser = EventParser(request.invocation_id, RUNTIME_NAME, emit)
     run = _trigger(live, settings, trigger_body(command, request, project, settings, timeout))
     live.run_id = int(run["id"])
     if live.cancelled.is_set():
@@ -98,10 +97,10 @@ def serve(
     nodes = run_results_nodes(run_results, payloads.get("manifest.json"))
     if status == ERROR and not nodes:
         raise invocation.run_failure(run, parser.errors())
-    invocation.report_missing_events(parser, nodes, emit, request.invocation_id, RUNTIME)
+    invocation.report_missing_events(parser, nodes, emit, request.invocation_id, RUNTIME_NAME)
     success = status == SUCCESS and all(n.status not in ("error", "fail") for n in nodes)
     return invocation_result(
-        result_cls, request=request, command=command, runtime=RUNTIME, project=project,
+        result_cls, request=request, command=command, runtime=RUNTIME_NAME, project=project,
         profile=profile, target_path=target_path, success=success,
         elapsed_time=time.monotonic() - started, nodes=nodes,
         metadata={

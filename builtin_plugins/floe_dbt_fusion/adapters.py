@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import platform
+import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -49,9 +50,12 @@ class AdapterCheck:
 
 
 def driver_dirs(extra: Iterable[str | Path], environ: Mapping[str, str]) -> list[Path]:
-    """Where Fusion (through the ADBC driver manager) looks for drivers, in order."""
+    """Where system ADBC drivers are looked for, in order: the settings, ``ADBC_DRIVER_PATH``, this
+    Python environment's ``share/adbc/drivers`` (the runtime hands Fusion that folder through
+    ``ADBC_DRIVER_PATH``), then the ADBC driver manager's user and system folders."""
     dirs = [Path(p).expanduser() for p in extra]
     dirs += [Path(p) for p in environ.get("ADBC_DRIVER_PATH", "").split(os.pathsep) if p]
+    dirs.append(Path(sys.prefix) / "share" / "adbc" / "drivers")
     home = Path(environ.get("HOME") or Path.home())
     dirs += [home / ".config" / "adbc" / "drivers", Path("/etc/adbc/drivers")]
     return list(dict.fromkeys(dirs))

@@ -133,9 +133,14 @@ class EventParser:
             if name == "NodeStart" or (name == "LogStartLine" and not self._node_events):
                 self.started.append(str(node_info.get("unique_id") or ""))
                 kind, node = "node_start", self._node(node_info, index=len(self.started))
-            elif name == "NodeFinished" or (name in _RESULT_LINES and not self._node_events):
-                kind, node = "node_finish", self._finished(
-                    node_info, data.get("run_result") or data)
+            elif name == "NodeFinished":
+                kind, node = "node_finish", self._finished(node_info, data.get("run_result") or {})
+                self.finished[node.unique_id] = node
+            elif name in _RESULT_LINES and not self._node_events:
+                # A result line's own ``status`` is dbt's message for successes ("OK", "CREATE
+                # VIEW"); the node's status rides in its node_info.
+                outcome = {**data, "status": node_info.get("node_status") or data.get("status")}
+                kind, node = "node_finish", self._finished(node_info, outcome)
                 self.finished[node.unique_id] = node
             elif name == "CommandCompleted":
                 self.success = bool(data.get("success"))

@@ -294,13 +294,22 @@ def test_detection_tells_fusion_from_dbt_core_on_path(tmp_path: Path) -> None:
     fusion_dir.mkdir()
     (fusion_dir / "dbt").symlink_to(FUSION_BIN)
     home = tmp_path / "home"
-    only_core = detection.detect(environ={"PATH": str(core_dbt.parent), "HOME": str(home)})
+    only_core = detection.detect(environ={"PATH": str(core_dbt.parent), "HOME": str(home)},
+                                 environment_bin=tmp_path)
     assert only_core.binary is None
     assert only_core.reason_code == "binary-missing"
     assert f"{core_dbt} ('dbt' on PATH): not dbt Fusion" in (only_core.message or "")
     both = detection.detect(
-        environ={"PATH": f"{core_dbt.parent}{os.pathsep}{fusion_dir}", "HOME": str(home)}
+        environ={"PATH": f"{core_dbt.parent}{os.pathsep}{fusion_dir}", "HOME": str(home)},
+        environment_bin=tmp_path,
     )
+    beside_python = tmp_path / "env-bin"
+    beside_python.mkdir()
+    (beside_python / "dbtf").symlink_to(FUSION_BIN)
+    installed = detection.detect(environ={"PATH": str(core_dbt.parent), "HOME": str(home)},
+                                 environment_bin=beside_python)
+    assert installed.binary is not None
+    assert installed.binary.source == "'dbtf' in this Python environment"
     assert both.binary is not None
     assert both.binary.path == fusion_dir / "dbt"
     assert both.binary.version.startswith("2.0.0")

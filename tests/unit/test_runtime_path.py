@@ -103,11 +103,12 @@ def test_info_level_streams_use_the_result_lines() -> None:
     parser.feed_line(_json_line("LogStartLine", "Q011", {"node_info": NODE_INFO, "index": 1,
                                                          "total": 2}, level="info"))
     parser.feed_line(_json_line("LogModelResult", "Q012", {
-        "node_info": NODE_INFO, "status": "success", "execution_time": 0.5, "total": 2},
+        "node_info": NODE_INFO, "status": "CREATE VIEW", "execution_time": 0.5, "total": 2},
         level="info"))
     assert [(e.kind, e.node.total if e.node else None) for e in events] == [
         ("node_start", 2), ("node_finish", 2)]
     assert parser.finished["model.shop.orders"].execution_time == 0.5
+    assert parser.finished["model.shop.orders"].status == "success", "from node_info, not 'CREATE VIEW'"
 
     events, parser = _collect()
     for name, code in (("NodeStart", "Q024"), ("LogStartLine", "Q011"),
