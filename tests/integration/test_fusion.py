@@ -146,7 +146,8 @@ FALLBACKS = {
         "FLOE-DBT-E005", DBTFusionNotFoundError, True,
     ),
     "driver-unavailable": (
-        lambda project, mp: mp.setenv("ADBC_DRIVER_PATH", str(project / "no-drivers")),
+        lambda project, mp: (mp.setenv("ADBC_DRIVER_PATH", str(project / "no-drivers")),
+                             mp.setattr(sys, "prefix", str(project / "no-environment"))),
         "FLOE-DBT-E006", DBTAdapterUnavailableError, True,
     ),
     "adapter-unsupported": (
@@ -289,7 +290,10 @@ def test_cli_no_fallback_exits_2_with_reason(project: Path, floe_dbt: RunCLI) ->
 # -- detection ---------------------------------------------------------------------------------
 
 def test_detection_tells_fusion_from_dbt_core_on_path(tmp_path: Path) -> None:
-    core_dbt = Path(sys.executable).parent / "dbt"
+    core_dir = tmp_path / "core-bin"
+    core_dir.mkdir()
+    core_dbt = core_dir / "dbt"
+    core_dbt.symlink_to(Path(sys.executable).parent / "dbt")
     fusion_dir = tmp_path / "fusion-bin"
     fusion_dir.mkdir()
     (fusion_dir / "dbt").symlink_to(FUSION_BIN)
