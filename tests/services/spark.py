@@ -1,0 +1,149 @@
+"""A Spark standalone cluster on loopback: one master and two workers, each its own process started
+with pyspark's ``bin/spark-class``, so executors run in the workers, not in the test process.
+
+Each process gets its own process group; stopping a worker (the fault test does that mid-run) kills
+the java child, not just the wrapper script."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import urllib.request
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from tests.services.processes import (
+    LOOPBACK,
+    free_port,
+    group_alive,
+    kill_group,
+    port_open,
+    spawn,
+    wait_until,
+)
+
+START_TIMEOUT = 120.0
+WORKERS = 2
+WORKER_MEMORY = "1g"
+
+
+@dataclass(frozen=True)
+class SparkCluster:
+    """How to reach a running cluster and which process groups belong to it."""
+
+    master_url: str
+    master_port: int
+    master_ui_port: int
+    master_pgid: int
+    worker_pgids: tuple[int, ...]
+    root: str
+
+    def server_side_parameters(self, warehouse: Path, derby_home: Path) -> dict[str, str]:
+        """Session settings that put the driver on loopback and the executors in the workers.
+        ``derby_home`` keeps each test process's Derby metastore apart (Derby admits one JVM)."""
+        return {
+            "spark.master": self.master_url,
+            "spark.driver.host": LOOPBACK,
+            "spark.driver.bindAddress": LOOPBACK,
+            "spark.sql.warehouse.dir": str(warehouse),
+            "spark.driver.extraJavaOptions": f"-Dderby.system.home={derby_home}",
+            "spark.executor.memory": "512m",
+            "spark.cores.max": str(WORKERS),
+            "spark.ui.enabled": "false",
+            "spark.sql.shuffle.partitions": "2",
+        }
+
+    def alive_workers(self) -> int:
+        with urllib.request.urlopen(f"http://{LOOPBACK}:{self.master_ui_port}/json/",
+                                    timeout=5) as response:
+            state = json.load(response)
+        return int(state.get("aliveworkers", 0))
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> SparkCluster:
+        data = json.loads(text)
+        data["worker_pgids"] = tuple(data["worker_pgids"])
+        return cls(**data)
+
+
+def spark_home() -> Path:
+    """pyspark's package folder is a Spark distribution: ``bin/spark-class`` and ``jars/``."""
+    import pyspark
+
+    return Path(pyspark.__file__).resolve().parent
+
+
+def java_available() -> bool:
+    return shutil.which("java") is not None or bool(os.environ.get("JAVA_HOME"))
+
+
+def _env(root: Path) -> dict[str, str]:
+    return {
+        **os.environ, "SPARK_HOME": str(spark_home()), "SPARK_LOCAL_IP": LOOPBACK,
+        "SPARK_LOCAL_DIRS": str(root / "local"), "SPARK_NO_DAEMONIZE": "1",
+    }
+
+
+def start_spark() -> SparkCluster:
+    """Start master and workers and wait until both workers registered; the caller owns the
+    cluster and must call :func:`stop_spark`."""
+    if not java_available():
+        raise FileNotFoundError("java not found: run 'python3 scripts/bootstrap.py setup' as root "
+                                "(it installs Debian's openjdk-17-jre-headless)")
+    root = Path(tempfile.mkdtemp(prefix="floe-spark-"))
+    (root / "local").mkdir()
+    env = _env(root)
+    spark_class = str(spark_home() / "bin" / "spark-class")
+    port, ui_port = free_port(), free_port()
+    master = spawn([spark_class, "org.apache.spark.deploy.master.Master", "--host", LOOPBACK,
+                    "--port", str(port), "--webui-port", str(ui_port)],
+                   log=root / "master.log", env=env, cwd=root)
+    workers: list[int] = []
+    cluster = SparkCluster(f"spark://{LOOPBACK}:{port}", port, ui_port, master.pid, (), str(root))
+    try:
+        wait_until(lambda: port_open(ui_port) and port_open(port), timeout=START_TIMEOUT,
+                   what=f"Spark master on {LOOPBACK}:{port}", alive=lambda: master.poll() is None)
+        for index in range(WORKERS):
+            work_dir = root / f"worker-{index}"
+            work_dir.mkdir()
+            worker = spawn(
+                [spark_class, "org.apache.spark.deploy.worker.Worker", cluster.master_url,
+                 "--host", LOOPBACK, "--cores", "1", "--memory", WORKER_MEMORY,
+                 "--webui-port", str(free_port()), "--work-dir", str(work_dir)],
+                log=root / f"worker-{index}.log", env=env, cwd=work_dir,
+            )
+            workers.append(worker.pid)
+        cluster = SparkCluster(cluster.master_url, port, ui_port, master.pid, tuple(workers),
+                               str(root))
+        wait_until(lambda: _registered(cluster) == WORKERS, timeout=START_TIMEOUT,
+                   what=f"{WORKERS} Spark workers registered with {cluster.master_url}")
+    except BaseException:
+        for pgid in (*workers, master.pid):
+            kill_group(pgid)
+        shutil.rmtree(root, ignore_errors=True)
+        raise
+    return cluster
+
+
+def _registered(cluster: SparkCluster) -> int:
+    try:
+        return cluster.alive_workers()
+    except OSError:
+        return 0
+
+
+def kill_worker(cluster: SparkCluster, index: int) -> None:
+    """SIGKILL one worker's JVM (and its executors), as a crashed machine would vanish."""
+    kill_group(cluster.worker_pgids[index], grace=0.0)
+
+
+def stop_spark(cluster: SparkCluster) -> None:
+    for pgid in (*cluster.worker_pgids, cluster.master_pgid):
+        if group_alive(pgid):
+            kill_group(pgid)
+    shutil.rmtree(cluster.root, ignore_errors=True)
