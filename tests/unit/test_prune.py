@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from floe_dbt_hooks.project import target_paths as project_module
 from floe_dbt_hooks.models import RunRequest
 from floe_dbt_hooks.project import load_project, prepare_target_path
+from floe_dbt_hooks.project import target_paths as project_module
 
 
 def test_oldest_isolated_folders_are_pruned(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
