@@ -22,7 +22,8 @@ def copy_example(destination: Path) -> Path:
     """A clean copy of examples/jaffle_shop without any build output."""
     return Path(shutil.copytree(
         EXAMPLE, destination,
-        ignore=shutil.ignore_patterns("target", "logs", "*.duckdb", "*.duckdb.wal", ".user.yml"),
+        ignore=shutil.ignore_patterns("target", "logs", "*.duckdb", "*.duckdb.wal", ".user.yml",
+                                      "spark-warehouse", "metastore_db", "derby.log"),
     ))
 
 

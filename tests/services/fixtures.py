@@ -77,7 +77,7 @@ def postgres_profile(profile: str, schema: str, threads: int = 2) -> str:
         "connect_timeout": 5,
         "retries": 0,
     }
-    return yaml.safe_dump({profile: {"target": "pg", "outputs": {"pg": output}}}, sort_keys=False)
+    return yaml.safe_dump({profile: {"target": "dev", "outputs": {"dev": output}}}, sort_keys=False)
 
 
 @pytest.fixture(scope="session")
@@ -93,5 +93,5 @@ def spark_profile(profile: str, schema: str, parameters: dict[str, str]) -> str:
         "type": "spark", "method": "session", "host": "NA", "schema": schema, "threads": 1,
         "server_side_parameters": parameters,
     }
-    return yaml.safe_dump({profile: {"target": "spark", "outputs": {"spark": output}}},
+    return yaml.safe_dump({profile: {"target": "dev", "outputs": {"dev": output}}},
                           sort_keys=False)
