@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -141,3 +142,29 @@ def _spark(text: str, output: Mapping[str, Any]) -> tuple[str, str] | None:
 
 
 _DESCRIBERS: dict[str, Describer] = {"postgres": _postgres, "redshift": _postgres, "spark": _spark}
+
+
+def probe_spark_master(profile_output: Mapping[str, Any],
+                       timeout: float = 3.0) -> tuple[str, str] | None:
+    """Before a ``session`` target starts its SparkSession: is the ``spark://`` master listening?
+
+    Spark's standalone client retries registration three times, 20 s apart (fixed in Spark), so an
+    unreachable master costs a minute before dbt reports it. A TCP connect answers in
+    ``timeout`` seconds; ``(message, hint)`` when it fails, None when it is reachable or the target
+    does not use a standalone master (local[*], yarn, k8s, thrift, http...)."""
+    if str(profile_output.get("type", "")).lower() != "spark" or profile_output.get("method") != "session":
+        return None
+    parameters = profile_output.get("server_side_parameters") or {}
+    master = str(parameters.get("spark.master", "")) if isinstance(parameters, Mapping) else ""
+    endpoints = [m.groups() for m in re.finditer(r"([^:/,\s]+):(\d+)", master.removeprefix("spark://"))]
+    if not master.startswith("spark://") or not endpoints:
+        return None
+    for host, port in endpoints:
+        try:
+            with socket.create_connection((host, int(port)), timeout=timeout):
+                return None
+        except OSError:
+            continue
+    where = ", ".join(f"{host}:{port}" for host, port in endpoints)
+    return _spark(f"could not connect to master {master}: connection refused", profile_output) or (
+        f"cannot reach the Spark master at {where}", "start the master or fix spark.master")
