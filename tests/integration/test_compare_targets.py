@@ -9,7 +9,6 @@ in two schemas, one of them then changed on the server."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import psycopg2
 import pytest
@@ -20,7 +19,7 @@ from floe_dbt_hooks.plugin.manager import create_plugin_manager
 from floe_dbt_hooks.testing import CONTRACT_PROJECT, write_project
 from tests.services.fixtures import spark_profile, unique_schema
 from tests.services.postgres import PostgresServer
-from tests.services.spark import SparkCluster
+from tests.services.spark import SparkCluster, process_session
 
 pytestmark = pytest.mark.integration
 RUNTIMES = ("core", "fusion")
@@ -100,12 +99,9 @@ def test_spark_builds_compare_by_schema(tmp_path: Path, spark_cluster: SparkClus
     adults = tables["model.contract.adults"]
     assert adults.row_counts == (2, 2)
     assert adults.same, adults
-    assert adults.columns[0] == ("id:int", "name:string")
+    assert adults.columns[0] == ("id:bigint", "name:string")
 
-    from pyspark.sql import SparkSession
-
-    session: Any = SparkSession.getActiveSession()
-    session.sql(f"insert into {schema}_fusion.adults values (9, 'extra')")
+    process_session().sql(f"insert into {schema}_fusion.adults values (9, 'extra')")
     changed = read_tables(places, builds)["model.contract.adults"]
     assert changed.row_counts == (2, 3)
     assert changed.checksums[0] != changed.checksums[1]

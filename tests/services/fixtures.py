@@ -3,6 +3,7 @@ one instance serves the whole run), and the profiles that point dbt at them."""
 
 from __future__ import annotations
 
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,10 +24,23 @@ def _stop_spark(text: str) -> None:
     stop_spark(SparkCluster.from_json(text))
 
 
+def _stop_spark_session() -> None:
+    """Stop this process's SparkSession (dbt-spark's session method leaves it running) before the
+    cluster goes, so its executors are released instead of failing loudly at exit."""
+    if "pyspark" not in sys.modules:
+        return
+    from pyspark.sql import SparkSession
+
+    session = SparkSession.getActiveSession() or SparkSession._instantiatedSession
+    if session is not None:
+        session.stop()
+
+
 STOPPERS = {"postgres": _stop_postgres, "spark": _stop_spark}
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
+    _stop_spark_session()
     if hasattr(session.config, "workerinput"):
         return
     factory: pytest.TempPathFactory | None = getattr(session.config, "_tmp_path_factory", None)

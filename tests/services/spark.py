@@ -9,10 +9,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 import tempfile
 import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from tests.services.processes import (
     LOOPBACK,
@@ -26,7 +28,10 @@ from tests.services.processes import (
 
 START_TIMEOUT = 120.0
 WORKERS = 2
-WORKER_MEMORY = "1g"
+WORKER_CORES = "2"
+WORKER_MEMORY = "2g"
+"""Two cores and 2 GB per worker: the test process's own application (one 512 MB executor per
+worker, held while the process lives) leaves room for a CLI run's application beside it."""
 
 
 @dataclass(frozen=True)
@@ -56,10 +61,7 @@ class SparkCluster:
         }
 
     def alive_workers(self) -> int:
-        with urllib.request.urlopen(f"http://{LOOPBACK}:{self.master_ui_port}/json/",
-                                    timeout=5) as response:
-            state = json.load(response)
-        return int(state.get("aliveworkers", 0))
+        return int(master_state(self).get("aliveworkers", 0))
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -108,16 +110,7 @@ def start_spark() -> SparkCluster:
     try:
         wait_until(lambda: port_open(ui_port) and port_open(port), timeout=START_TIMEOUT,
                    what=f"Spark master on {LOOPBACK}:{port}", alive=lambda: master.poll() is None)
-        for index in range(WORKERS):
-            work_dir = root / f"worker-{index}"
-            work_dir.mkdir()
-            worker = spawn(
-                [spark_class, "org.apache.spark.deploy.worker.Worker", cluster.master_url,
-                 "--host", LOOPBACK, "--cores", "1", "--memory", WORKER_MEMORY,
-                 "--webui-port", str(free_port()), "--work-dir", str(work_dir)],
-                log=root / f"worker-{index}.log", env=env, cwd=work_dir,
-            )
-            workers.append(worker.pid)
+        workers += [start_worker(cluster, root / f"worker-{index}").pid for index in range(WORKERS)]
         cluster = SparkCluster(cluster.master_url, port, ui_port, master.pid, tuple(workers),
                                str(root))
         wait_until(lambda: _registered(cluster) == WORKERS, timeout=START_TIMEOUT,
@@ -128,6 +121,27 @@ def start_spark() -> SparkCluster:
         shutil.rmtree(root, ignore_errors=True)
         raise
     return cluster
+
+
+def start_worker(cluster: SparkCluster, work_dir: Path, port: int = 0) -> subprocess.Popen[bytes]:
+    """One more worker process for ``cluster``; the caller stops it (its own process group). The
+    master lists it as ``worker-<time>-127.0.0.1-<port>``."""
+    work_dir.mkdir(parents=True)
+    return spawn(
+        [str(spark_home() / "bin" / "spark-class"), "org.apache.spark.deploy.worker.Worker",
+         cluster.master_url, "--host", LOOPBACK, "--port", str(port), "--cores", WORKER_CORES,
+         "--memory", WORKER_MEMORY,
+         "--webui-port", str(free_port()), "--work-dir", str(work_dir)],
+        log=work_dir.with_suffix(".log"), env=_env(Path(cluster.root)), cwd=work_dir,
+    )
+
+
+def master_state(cluster: SparkCluster) -> dict[str, Any]:
+    """The master's view (workers, their used cores, applications) from its JSON endpoint."""
+    with urllib.request.urlopen(f"http://{LOOPBACK}:{cluster.master_ui_port}/json/",
+                                timeout=5) as response:
+        state: dict[str, Any] = json.load(response)
+    return state
 
 
 def _registered(cluster: SparkCluster) -> int:
@@ -147,3 +161,11 @@ def stop_spark(cluster: SparkCluster) -> None:
         if group_alive(pgid):
             kill_group(pgid)
     shutil.rmtree(cluster.root, ignore_errors=True)
+
+
+def process_session() -> Any:
+    """The SparkSession dbt-spark created in this process (getActiveSession is per thread, and
+    dbt ran in another one); getOrCreate returns it instead of making a new one."""
+    from pyspark.sql import SparkSession
+
+    return SparkSession.builder.getOrCreate()
