@@ -74,6 +74,8 @@ def test_example_builds_on_postgres(example_project: Path, floe_dbt: RunCLI,
     assert data["metadata"]["adapter_type"] == "postgres"
     rows = query(postgres_server, f'select count(*) from "{pg_env["FLOE_PG_SCHEMA"]}".customers')
     assert rows == [(15,)]
+    assert query(postgres_server, "select rolsuper from pg_roles where rolname = current_user") == [
+        (False,)], "built as an ordinary role, as in production"
     assert not list(example_project.glob("*.duckdb")), "nothing of the DuckDB targets is touched"
 
 

@@ -1,5 +1,10 @@
 """A throwaway PostgreSQL cluster: ``initdb`` + ``pg_ctl`` in a temporary folder, a free loopback
-port, one user with a password and password (SCRAM) authentication, stopped and removed at the end.
+port, password (SCRAM) authentication, stopped and removed at the end.
+
+Two roles, both with generated passwords: an administrator (the cluster's bootstrap superuser, for
+the set-up only) and ``floe``, an ordinary role that owns the ``floe`` database and is what the
+targets connect as. An ordinary role is what dbt meets in production, where PostgreSQL 15 no longer
+lets everyone create in ``public``: owning the database lets it create its own schemas.
 
 As root the server runs as the ``postgres`` system user (PostgreSQL refuses to run as root), so the
 folder lives outside pytest's root-only temp tree and is owned by that user."""
@@ -23,6 +28,7 @@ SETUP_TIMEOUT = 120.0
 SERVICE_USER = "postgres"
 DATABASE = "floe"
 USER = "floe"
+ADMIN = "floe_admin"
 
 
 @dataclass(frozen=True)
@@ -37,6 +43,7 @@ class PostgresServer:
     data_dir: str
     bin_dir: str
     run_as: str | None
+    admin_password: str
 
     def env(self) -> dict[str, str]:
         """The variables the example's ``postgres`` target reads through env_var()."""
@@ -45,8 +52,9 @@ class PostgresServer:
             "FLOE_PG_PASSWORD": self.password, "FLOE_PG_DATABASE": self.database,
         }
 
-    def dsn(self, database: str | None = None) -> str:
-        return (f"host={self.host} port={self.port} user={self.user} password={self.password} "
+    def dsn(self, database: str | None = None, *, admin: bool = False) -> str:
+        user, password = (ADMIN, self.admin_password) if admin else (self.user, self.password)
+        return (f"host={self.host} port={self.port} user={user} password={password} "
                 f"dbname={database or self.database} connect_timeout=5")
 
     def to_json(self) -> str:
@@ -73,9 +81,9 @@ def start_postgres() -> PostgresServer:
     run_as = SERVICE_USER if os.geteuid() == 0 else None
     root = Path(tempfile.mkdtemp(prefix="floe-pg-"))
     data_dir = root / "data"
-    password = secrets.token_urlsafe(18)
+    password, admin_password = secrets.token_urlsafe(18), secrets.token_urlsafe(18)
     password_file = root / "pwfile"
-    password_file.write_text(password + "\n")
+    password_file.write_text(admin_password + "\n")
     password_file.chmod(0o600)
     if run_as is not None:
         account = pwd.getpwnam(run_as)
@@ -83,7 +91,7 @@ def start_postgres() -> PostgresServer:
         os.chown(password_file, account.pw_uid, account.pw_gid)
     try:
         run_checked(
-            [str(bin_dir / "initdb"), "-D", str(data_dir), "-U", USER, "--auth=scram-sha-256",
+            [str(bin_dir / "initdb"), "-D", str(data_dir), "-U", ADMIN, "--auth=scram-sha-256",
              f"--pwfile={password_file}", "--encoding=UTF8", "--no-sync"],
             timeout=SETUP_TIMEOUT, user=run_as,
         )
@@ -97,7 +105,7 @@ def start_postgres() -> PostgresServer:
             timeout=SETUP_TIMEOUT, user=run_as,
         )
         server = PostgresServer(LOOPBACK, port, USER, password, DATABASE, str(data_dir), str(bin_dir),
-                                run_as)
+                                run_as, admin_password)
         _create_database(server)
     except BaseException:
         _kill_postmaster(data_dir)
@@ -107,14 +115,14 @@ def start_postgres() -> PostgresServer:
 
 
 def _create_database(server: PostgresServer) -> None:
-    """The database the targets use, owned by our user, so PostgreSQL 15's locked-down ``public``
-    schema does not matter: the owner may create schemas and tables in it."""
+    """The ordinary login role and the database it owns (see the module docstring)."""
     import psycopg2
 
-    connection = psycopg2.connect(server.dsn("postgres"))
+    connection = psycopg2.connect(server.dsn("postgres", admin=True))
     try:
         connection.autocommit = True
         with connection.cursor() as cursor:
+            cursor.execute(f"create role {server.user} login password %s", (server.password,))
             cursor.execute(f"create database {server.database} owner {server.user}")
     finally:
         connection.close()
