@@ -28,10 +28,11 @@ from tests.services.processes import (
 
 START_TIMEOUT = 120.0
 WORKERS = 2
-WORKER_CORES = "2"
-WORKER_MEMORY = "2g"
-"""Two cores and 2 GB per worker: the test process's own application (one 512 MB executor per
-worker, held while the process lives) leaves room for a CLI run's application beside it."""
+WORKER_CORES = "3"
+WORKER_MEMORY = "3g"
+"""Caps, not reservations (the jobs are tiny): each test process's own application holds one core
+and 512 MB per worker while the process lives, so two such processes and a CLI run's application
+(1 GB executors) fit beside each other."""
 
 
 @dataclass(frozen=True)
@@ -145,9 +146,11 @@ def master_state(cluster: SparkCluster) -> dict[str, Any]:
 
 
 def _registered(cluster: SparkCluster) -> int:
+    """Workers the master lists as alive; 0 while its UI is still starting (it may answer with
+    an HTML page before the JSON endpoint is up)."""
     try:
         return cluster.alive_workers()
-    except OSError:
+    except (OSError, ValueError):
         return 0
 
 
