@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from floe_dbt_hooks.errors import DBTConfigurationError
-from floe_dbt_hooks.models import ARTIFACT_FILES, NodeResult, NodeStatus, NodeTiming
+from floe_dbt_hooks.models import ARTIFACT_FILES
 
 _CACHE_SIZE = 8
 _cache: OrderedDict[Path, tuple[tuple[int, int], dict[str, Any]]] = OrderedDict()
@@ -92,73 +92,3 @@ def artifact_file(target_path: Path, kind: str) -> Path:
             f"unknown artifact kind {kind!r}",
             hint=f"use one of: {', '.join(ARTIFACT_FILES)}",
         ) from None
-
-
-_STATUS: dict[str, NodeStatus] = {
-    "success": "success",
-    "pass": "success",
-    "error": "error",
-    "runtime error": "error",
-    "fail": "fail",
-    "warn": "warn",
-    "skipped": "skipped",
-    "skip": "skipped",
-    "no-op": "success",
-    "reused": "success",
-}
-
-
-def normalise_status(raw: str | None) -> NodeStatus:
-    """Fold dbt's and Fusion's node statuses into the framework's vocabulary."""
-    return _STATUS.get((raw or "").strip().lower(), "error")
-
-
-def resource_type_of(unique_id: str) -> str:
-    return unique_id.split(".", 1)[0]
-
-
-def node_results_from_run_results(
-    run_results: dict[str, Any], manifest: dict[str, Any] | None = None
-) -> tuple[NodeResult, ...]:
-    """NodeResults from a run_results.json payload, enriched with paths from the manifest."""
-    from datetime import datetime
-
-    nodes_index: dict[str, Any] = {}
-    if manifest is not None:
-        nodes_index = {**manifest.get("nodes", {}), **manifest.get("unit_tests", {})}
-    out: list[NodeResult] = []
-    for item in run_results.get("results", []):
-        unique_id = item.get("unique_id", "")
-        node = nodes_index.get(unique_id, {})
-        status = normalise_status(item.get("status"))
-        message = item.get("message")
-        timings = tuple(
-            NodeTiming(
-                name=t.get("name", ""),
-                started_at=datetime.fromisoformat(t["started_at"].replace("Z", "+00:00"))
-                if t.get("started_at")
-                else None,
-                completed_at=datetime.fromisoformat(t["completed_at"].replace("Z", "+00:00"))
-                if t.get("completed_at")
-                else None,
-            )
-            for t in item.get("timing", [])
-        )
-        response = item.get("adapter_response") or {}
-        out.append(
-            NodeResult(
-                unique_id=unique_id,
-                resource_type=node.get("resource_type") or resource_type_of(unique_id),
-                name=node.get("name") or unique_id.rsplit(".", 1)[-1],
-                status=status,
-                execution_time=float(item.get("execution_time") or 0.0),
-                rows_affected=response.get("rows_affected"),
-                failures=item.get("failures"),
-                message=message,
-                error_message=message if status in ("error", "fail") else None,
-                file_path=node.get("original_file_path"),
-                relation_name=item.get("relation_name") or node.get("relation_name"),
-                timing=timings,
-            )
-        )
-    return tuple(out)

@@ -1,10 +1,56 @@
-"""Write files so a reader never sees half of one: temp file in the same folder, then rename."""
+"""File-system helpers: atomic writes, and the one walker over a project's input folders."""
 
 from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+
+SKIP_DIRS = frozenset({".git", "__pycache__"})
+"""Folders no walk descends into: never dbt input, often large. Hidden folders are walked (dbt
+reads ``models/.x/a.sql``), and so are ``target``, ``logs`` and ``dbt_packages`` when they lie under
+a root: whether they are walked is the caller's choice of roots, not a name rule."""
+
+
+def walk_tree(root: Path | str) -> Iterator[os.DirEntry[str]]:
+    """Every file and folder below ``root`` (not ``root`` itself), depth first, sorted by name.
+
+    A folder comes before its contents. Symlinked folders are followed (dbt installs local packages
+    as links), each real folder at most once, so a link cycle ends. Folders named in
+    :data:`SKIP_DIRS` are neither yielded nor entered. Unreadable folders and a missing ``root``
+    yield nothing; entries keep their cached ``stat`` for callers that want sizes or times.
+    """
+    seen: set[tuple[int, int]] = set()
+    stack = [_listing(str(root), seen)]
+    while stack:
+        entry = next(stack[-1], None)
+        if entry is None:
+            stack.pop()
+        elif not _is_dir(entry):
+            yield entry
+        elif entry.name not in SKIP_DIRS:
+            yield entry
+            stack.append(_listing(entry.path, seen))
+
+
+def _is_dir(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
+
+
+def _listing(folder: str, seen: set[tuple[int, int]]) -> Iterator[os.DirEntry[str]]:
+    try:
+        info = os.stat(folder)
+        if (info.st_dev, info.st_ino) in seen:
+            return iter(())
+        seen.add((info.st_dev, info.st_ino))
+        with os.scandir(folder) as entries:
+            return iter(sorted(entries, key=lambda e: e.name))
+    except OSError:
+        return iter(())
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, get_args
 
 import attrs
 
@@ -23,7 +23,11 @@ if TYPE_CHECKING:
 RunCommand = Literal["run", "test", "build", "seed", "snapshot", "docs"]
 """Commands served by ``dbt_run``; ``docs`` means ``dbt docs generate`` (it writes catalog.json)."""
 
-RUN_COMMANDS: tuple[RunCommand, ...] = ("run", "test", "build", "seed", "snapshot", "docs")
+RUN_COMMANDS: tuple[RunCommand, ...] = get_args(RunCommand)
+NODE_COMMANDS: tuple[RunCommand, ...] = tuple(c for c in RUN_COMMANDS if c != "docs")
+"""The run commands that execute nodes (everything but ``docs``)."""
+FULL_REFRESH_COMMANDS: tuple[RunCommand, ...] = ("run", "build", "seed")
+"""The run commands dbt accepts ``--full-refresh`` for."""
 
 NodeStatus = Literal["success", "error", "fail", "warn", "skipped"]
 """dbt's node statuses folded into one vocabulary: a passing test is ``success``."""

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Set up everything from a bare Python and run the project's two jobs.
 
-    python3 scripts/bootstrap.py example   # set up, then build examples/jaffle_shop on DuckDB
+    python3 scripts/bootstrap.py example   # set up, then build examples/jaffle_shop on DuckDB with
+                                           # dbt-core and with dbt Fusion
     python3 scripts/bootstrap.py test      # set up, then ruff, mypy --strict and all tests
     python3 scripts/bootstrap.py setup     # only the set-up (.venv, PostgreSQL and Java 17 via apt)
 
@@ -132,6 +133,22 @@ def ensure_fusion() -> None:
             os.replace(partial, driver)
 
 
+def link_fusion_into_venv() -> None:
+    """Put the set-up's Fusion and driver where floe looks inside an environment: ``dbtf`` beside
+    its Python and ``libduckdb.so`` in its ``share/adbc/drivers``, so ``floe-dbt --runtime fusion``
+    works with no variable set."""
+    for link, target in (
+        (_bin("dbtf"), FUSION_VENV / "bin" / "dbt"),
+        (VENV / "share" / "adbc" / "drivers" / "libduckdb.so", DRIVER_DIR / "libduckdb.so"),
+    ):
+        if link.is_symlink() and link.resolve() == target.resolve():
+            continue
+        link.parent.mkdir(parents=True, exist_ok=True)
+        if link.is_symlink() or link.exists():
+            link.unlink()
+        link.symlink_to(target)
+
+
 def ensure_chromium() -> None:
     """Headless Chromium (Debian's package) renders the compare report in the tests."""
     import shutil
@@ -197,10 +214,15 @@ def child_env() -> dict[str, str]:
 
 
 def run_example() -> int:
-    return _run(
-        [str(_bin("floe-dbt")), "build", "--project-dir", str(ROOT / "examples" / "jaffle_shop")],
-        env=child_env(),
-    )
+    """Build the example with dbt-core, then with Fusion; each run's summary names the runtime
+    that served it."""
+    project = str(ROOT / "examples" / "jaffle_shop")
+    for runtime in ("core", "fusion"):
+        code = _run([str(_bin("floe-dbt")), "build", "--project-dir", project, "--runtime", runtime],
+                    env=child_env())
+        if code != 0:
+            return code
+    return 0
 
 
 def run_tests(extra: list[str]) -> int:
@@ -225,13 +247,14 @@ def main(argv: list[str]) -> int:
     ensure_venv()
     if argv[0] in ("setup", "test"):
         ensure_system_packages()
-    if argv[0] == "setup-fusion":
+    if argv[0] in ("setup-fusion", "example", "test"):
         ensure_fusion()
+        link_fusion_into_venv()
+    if argv[0] == "setup-fusion":
         return 0
     if argv[0] == "example":
         return run_example()
     if argv[0] == "test":
-        ensure_fusion()
         ensure_chromium()
         return run_tests(argv[1:])
     return 0

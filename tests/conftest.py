@@ -18,6 +18,20 @@ EXAMPLE = ROOT / "examples" / "jaffle_shop"
 CLI_TIMEOUT = 300
 
 
+def _default_fusion_env() -> None:
+    """Let a bare ``pytest`` in the dev venv use the Fusion binary and DuckDB driver that
+    ``scripts/bootstrap.py`` set up (same paths, same ``FLOE_DEV_*`` overrides). Runs on import,
+    before test modules read the variables; values already set win."""
+    fusion = Path(os.environ.get("FLOE_DEV_FUSION_VENV") or ROOT / ".venv-fusion") / "bin" / "dbt"
+    driver = Path(os.environ.get("FLOE_DEV_DRIVER_DIR") or ROOT / ".cache" / "adbc" / "duckdb-1.5.6")
+    for name, path in (("FLOE_DBT_FUSION_BIN", fusion), ("ADBC_DRIVER_PATH", driver)):
+        if not os.environ.get(name) and path.exists():
+            os.environ[name] = str(path)
+
+
+_default_fusion_env()
+
+
 def copy_example(destination: Path) -> Path:
     """A clean copy of examples/jaffle_shop without any build output."""
     return Path(shutil.copytree(

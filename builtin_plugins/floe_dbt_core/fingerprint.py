@@ -11,32 +11,22 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-_SKIP_DIRS = {"__pycache__", ".git"}
+from floe_dbt_hooks.fsutil import walk_tree
 
 
-def _walk(root: Path) -> Iterable[tuple[str, int, int]]:
-    stack = [str(root)]
-    while stack:
-        current = stack.pop()
-        try:
-            entries = list(os.scandir(current))
-        except (FileNotFoundError, NotADirectoryError):
+def _walk(root: Path) -> Iterator[tuple[str, int, int]]:
+    for entry in walk_tree(root):
+        if entry.is_dir():
             continue
-        for entry in entries:
-            if entry.is_dir(follow_symlinks=True):
-                if entry.name not in _SKIP_DIRS:
-                    stack.append(entry.path)
-                continue
-            try:
-                stat = entry.stat()
-            except FileNotFoundError:
-                continue
-            yield entry.path, stat.st_size, stat.st_mtime_ns
+        try:
+            stat = entry.stat()
+        except FileNotFoundError:
+            continue
+        yield entry.path, stat.st_size, stat.st_mtime_ns
 
 
 def _file(path: Path | None) -> tuple[str, int, int] | None:

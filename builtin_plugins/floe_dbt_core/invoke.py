@@ -3,9 +3,11 @@
 * dbt keeps global state (flags, adapters, the invocation context), so every invocation in the
   process holds one process-wide lock: concurrent calls queue, they never interleave.
 * dbt runs with the project directory as working directory, as if ``dbt`` were started there, so
-  relative paths in profiles (a DuckDB file) land in the project whoever calls.
-* Warm: the parsed manifest is kept per project and handed to dbtRunner while the project's
-  fingerprint is unchanged, so repeated invocations skip import and parse. Before reuse, the
+  relative paths in profiles (a DuckDB file) land in the project whoever calls; the process's own
+  working directory is left alone (floe_dbt_hooks.runtime.workdir).
+* Warm: the parsed manifest is kept per project and target (the few most recently used) and
+  handed to dbtRunner while the project's fingerprint is unchanged, so repeated invocations skip
+  import and parse. Before reuse, the
   per-node compile state dbt leaves behind is cleared (dbt would otherwise skip re-injecting
   ephemeral CTEs into freshly rendered SQL).
 * After every invocation the DuckDB environment dbt-duckdb caches at class level is closed, so
@@ -19,16 +21,18 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections import OrderedDict
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
 import attrs
 
-from floe_dbt_core.events import CallbackBridge, Emit
+from floe_dbt_core import RUNTIME_NAME
+from floe_dbt_core.events import CoreCallback
 from floe_dbt_core.fingerprint import project_fingerprint
-from floe_dbt_core.results import error_from_dbt, node_results
-from floe_dbt_hooks.models import InvocationRequest, InvocationResult
+from floe_dbt_core.results import error_from_dbt, run_result_entries
+from floe_dbt_hooks.models import NODE_COMMANDS, InvocationRequest, InvocationResult
 from floe_dbt_hooks.project import (
     DBTProject,
     ProfileTarget,
@@ -36,17 +40,22 @@ from floe_dbt_hooks.project import (
     load_project,
     prepare_target_path,
 )
+from floe_dbt_hooks.runtime.events import Emit, EventParser
 from floe_dbt_hooks.runtime.flags import request_flags
 from floe_dbt_hooks.runtime.locks import database_lock, file_lock
+from floe_dbt_hooks.runtime.results import invocation_result, node_results
+from floe_dbt_hooks.runtime.workdir import run_in_directory
 
-RUNTIME = "core"
 _DBT_LOCK = threading.RLock()
 """Held for the whole of every dbtRunner call in this process."""
 
 _Result = TypeVar("_Result", bound=InvocationResult)
-SELECTIVE_COMMANDS = ("run", "test", "build", "seed", "snapshot", "compile")
+SELECTIVE_COMMANDS = (*NODE_COMMANDS, "compile")
 """With a warm manifest and a selection, dbt looks relations up as it needs them instead of first
 caching every relation of the project (``--no-populate-cache``): a third of a one-model call."""
+MAX_WARM_MANIFESTS = 4
+"""Parsed manifests kept per process (least recently used dropped first): each project and target
+has its own, since a manifest holds the target's database and schema names."""
 
 
 @attrs.define
@@ -60,23 +69,13 @@ class _WarmManifest:
         return self.key == key and all(os.environ.get(k) == v for k, v in self.env.items())
 
 
-_warm: dict[Path, _WarmManifest] = {}
+_warm: OrderedDict[tuple[Path, str, Path], _WarmManifest] = OrderedDict()
 
 
 def forget_warm_manifests() -> None:
     """Drop every kept manifest (tests and long-lived hosts that want the memory back)."""
     with _DBT_LOCK:
         _warm.clear()
-
-
-@contextlib.contextmanager
-def _working_directory(path: Path) -> Iterator[None]:
-    previous = os.getcwd()
-    os.chdir(path)
-    try:
-        yield
-    finally:
-        os.chdir(previous)
 
 
 _QUIET = ["--log-level", "none", "--no-use-colors", "--no-send-anonymous-usage-stats"]
@@ -86,7 +85,7 @@ def _command_words(command: str) -> list[str]:
     return ["docs", "generate"] if command == "docs" else [command]
 
 
-def _ensure_deps(project: DBTProject, bridge: CallbackBridge) -> None:
+def _ensure_deps(project: DBTProject, callback: CoreCallback) -> None:
     """Run ``dbt deps`` when the project declares packages that are not installed yet."""
     if project.packages_file is None:
         return
@@ -95,11 +94,11 @@ def _ensure_deps(project: DBTProject, bridge: CallbackBridge) -> None:
         return
     from dbt.cli.main import dbtRunner
 
-    outcome = dbtRunner(callbacks=[bridge]).invoke(
+    outcome = dbtRunner(callbacks=[callback]).invoke(
         ["deps", "--project-dir", str(project.project_dir), *_QUIET]
     )
     if not outcome.success:
-        raise error_from_dbt(outcome.exception, bridge.errors, project.packages_file)
+        raise error_from_dbt(outcome.exception, callback.parser.errors(), project.packages_file)
 
 
 def _reset_compiled_state(manifest: Any) -> None:
@@ -116,18 +115,20 @@ def _warm_manifest(
     request: InvocationRequest,
     project: DBTProject,
     profile: ProfileTarget,
-    bridge: CallbackBridge,
+    callback: CoreCallback,
 ) -> _WarmManifest:
     key = project_fingerprint(
         source_paths=(*project.source_paths, project.packages_install_path),
         files=(project.project_file, project.packages_file, profile.profiles_file),
         settings={"target": profile.target, "vars": dict(request.vars)},
     )
-    cached = _warm.get(project.project_dir)
+    slot = (project.project_dir, profile.target, profile.profiles_file)
+    cached = _warm.get(slot)
     if cached is not None and cached.fresh(key):
+        _warm.move_to_end(slot)
         _reset_compiled_state(cached.manifest)
         return cached
-    _warm.pop(project.project_dir, None)
+    _warm.pop(slot, None)
     from dbt.cli.main import dbtRunner
 
     parse_path = project.target_path / "floe" / "parse"
@@ -135,15 +136,17 @@ def _warm_manifest(
         parse_request = attrs.evolve(request, target_path=parse_path, select=(), exclude=(),
                                      selector=None)
         flags = request_flags(parse_request, "parse", project, profile, parse_path)
-        outcome = dbtRunner(callbacks=[bridge]).invoke(["parse", *flags, *_QUIET])
+        outcome = dbtRunner(callbacks=[callback]).invoke(["parse", *flags, *_QUIET])
     if not outcome.success or outcome.result is None:
-        raise error_from_dbt(outcome.exception, bridge.errors, project.project_file)
+        raise error_from_dbt(outcome.exception, callback.parser.errors(), project.project_file)
     manifest = outcome.result
     env = {name: os.environ.get(name) for name in getattr(manifest, "env_vars", {})}
     entry = _WarmManifest(
         key=key, manifest=manifest, manifest_path=parse_path / "manifest.json", env=env
     )
-    _warm[project.project_dir] = entry
+    _warm[slot] = entry
+    while len(_warm) > MAX_WARM_MANIFESTS:
+        _warm.popitem(last=False)
     return entry
 
 
@@ -171,15 +174,19 @@ def invoke(
     project = load_project(request.project_dir)
     profile = load_profile_target(project, request.profiles_dir, request.target)
     target_path = prepare_target_path(project, request)
-    bridge = CallbackBridge(request.invocation_id, RUNTIME, emit)
+    parser = EventParser(request.invocation_id, RUNTIME_NAME, emit)
+    callback = CoreCallback(parser)
     warm: _WarmManifest | None = None
-    with _DBT_LOCK, database_lock(profile), _working_directory(project.project_dir):
-        try:
-            from dbt.cli.main import dbtRunner
+    write_json = True
 
-            _ensure_deps(project, bridge)
+    def run_dbt() -> Any:
+        nonlocal warm, write_json
+        from dbt.cli.main import dbtRunner
+
+        try:
+            _ensure_deps(project, callback)
             if request.reuse_manifest:
-                warm = _warm_manifest(request, project, profile, bridge)
+                warm = _warm_manifest(request, project, profile, callback)
             write_json = warm is None or command in ("compile", "docs")
             args = [*_command_words(command),
                     *request_flags(request, command, project, profile, target_path), *_QUIET]
@@ -187,46 +194,34 @@ def invoke(
                 args.append("--no-write-json")
             if warm is not None and request.select and command in SELECTIVE_COMMANDS:
                 args.append("--no-populate-cache")
-            runner = dbtRunner(manifest=warm.manifest if warm else None, callbacks=[bridge])
-            outcome = runner.invoke(args)
+            runner = dbtRunner(manifest=warm.manifest if warm else None, callbacks=[callback])
+            return runner.invoke(args)
         finally:
             _release_connections(profile.adapter_type)
+
+    with _DBT_LOCK, database_lock(profile):
+        outcome = run_in_directory(project.project_dir, run_dbt)
 
     execution: Any = outcome.result if hasattr(outcome.result, "results") else None
     if outcome.exception is not None or (not outcome.success and execution is None
                                          and command != "docs"):
-        raise error_from_dbt(outcome.exception, bridge.errors, project.project_file)
+        raise error_from_dbt(outcome.exception, parser.errors(), project.project_file)
 
     manifest_path = target_path / "manifest.json"
-    run_results_path: Path | None = target_path / "run_results.json"
     if warm is not None and not write_json:
         if execution is not None:
-            execution.write(str(run_results_path))
+            execution.write(str(target_path / "run_results.json"))
         if warm.manifest_path != manifest_path and warm.manifest_path.is_file():
             shutil.copyfile(warm.manifest_path, manifest_path)
-    if run_results_path is not None and not run_results_path.is_file():
-        run_results_path = None
-    catalog_path = target_path / "catalog.json"
-    return result_cls(
-        success=bool(outcome.success),
-        command=command,
-        runtime=RUNTIME,
-        invocation_id=request.invocation_id,
-        project_dir=project.project_dir,
-        target=profile.target,
-        target_path=target_path,
-        manifest_path=manifest_path if manifest_path.is_file() else None,
-        run_results_path=run_results_path,
-        catalog_path=catalog_path if catalog_path.is_file() else None,
-        elapsed_time=time.perf_counter() - started,
-        nodes=node_results(execution, project.project_dir) if execution is not None else (),
+    entries, nodes = run_result_entries(execution) if execution is not None else ([], {})
+    return invocation_result(
+        result_cls, request=request, command=command, runtime=RUNTIME_NAME, project=project,
+        profile=profile, target_path=target_path, success=bool(outcome.success),
+        elapsed_time=time.perf_counter() - started, nodes=node_results(entries, nodes),
         metadata={
             "dbt_version": _dbt_version(),
-            "adapter_type": profile.adapter_type,
-            "profile": profile.profile,
-            "project_name": project.name,
             "warm_manifest": warm is not None,
-            "warnings": list(bridge.warnings),
+            "warnings": parser.warnings(),
         },
     )
 

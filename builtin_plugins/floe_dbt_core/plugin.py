@@ -9,10 +9,9 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING
 
-import pluggy
-
-from floe_dbt_hooks import hookimpl
-from floe_dbt_hooks.config import FloeConfig
+from floe_dbt_core import PLUGIN_NAME, RUNTIME_NAME
+from floe_dbt_hooks.plugin.markers import hookimpl
+from floe_dbt_hooks.runtime.base import RuntimePlugin
 
 if TYPE_CHECKING:
     from floe_dbt_hooks.models import (
@@ -22,12 +21,9 @@ if TYPE_CHECKING:
         LintRequest,
         LintResult,
         RunRequest,
-        RuntimeEvent,
         RuntimeInfo,
     )
 
-RUNTIME_NAME = "core"
-PLUGIN_NAME = "floe_dbt_core"
 NOT_ADAPTERS = ("core", "adapters", "common", "extractor", "protos", "semantic-interfaces")
 
 
@@ -44,17 +40,10 @@ def _installed_versions() -> tuple[str | None, tuple[str, ...]]:
     return versions.get("dbt-core"), tuple(adapters)
 
 
-class CoreRuntime:
+class CoreRuntime(RuntimePlugin):
     """Runs dbt-core's dbtRunner in this process, one invocation at a time."""
 
-    def __init__(self) -> None:
-        self._config = FloeConfig()
-        self._hook: pluggy.HookRelay | None = None
-
-    @hookimpl
-    def dbt_configure(self, config: FloeConfig, hook: pluggy.HookRelay) -> None:
-        self._config = config
-        self._hook = hook
+    runtime_name = RUNTIME_NAME
 
     @hookimpl
     def dbt_runtime_info(self) -> RuntimeInfo:
@@ -74,30 +63,23 @@ class CoreRuntime:
                      "linter": "sqlfluff (dialect from the target's adapter), cached"},
         )
 
-    def _emit(self, event: RuntimeEvent) -> None:
-        if self._hook is not None:
-            self._hook.dbt_event(event=event)
-
     @hookimpl(trylast=True)
     def dbt_compile(self, request: CompileRequest) -> CompileResult:
         from floe_dbt_core.invoke import invoke
         from floe_dbt_hooks.models import CompileResult
 
-        return invoke(request, "compile", emit=self._emit, result_cls=CompileResult)
+        return invoke(request, "compile", emit=self.emit, result_cls=CompileResult)
 
     @hookimpl(trylast=True)
     def dbt_run(self, request: RunRequest) -> DBTRunResult:
         from floe_dbt_core.invoke import invoke
         from floe_dbt_hooks.models import DBTRunResult
 
-        return invoke(request, request.command, emit=self._emit, result_cls=DBTRunResult)
+        return invoke(request, request.command, emit=self.emit, result_cls=DBTRunResult)
 
     @hookimpl(trylast=True)
     def dbt_lint(self, request: LintRequest) -> LintResult:
         from floe_dbt_core.lint import lint
 
-        return lint(request, self._config.settings_for("sqlfluff"))
-
-    def __repr__(self) -> str:
-        return f"<CoreRuntime {RUNTIME_NAME}>"
+        return lint(request, self.config.settings_for("sqlfluff"))
 

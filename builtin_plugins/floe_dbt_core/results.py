@@ -6,60 +6,41 @@ import re
 from pathlib import Path
 from typing import Any
 
-from floe_dbt_hooks.artifacts import normalise_status
 from floe_dbt_hooks.errors import (
     DBTCompilationError,
     DBTConfigurationError,
     DBTExecutionError,
     FloeDBTError,
 )
-from floe_dbt_hooks.models import NodeResult, NodeTiming
-from floe_dbt_hooks.secrets import redact
+from floe_dbt_hooks.runtime.results import line_of
 
-_LINE = re.compile(r"\bline (\d+)\b")
 _FILE = re.compile(r"\(([^()\s]+\.(?:sql|yml|yaml|py|csv|md))\)")
 
 
-def _rows_affected(adapter_response: Any) -> int | None:
-    if isinstance(adapter_response, dict):
-        value = adapter_response.get("rows_affected")
-        return int(value) if value is not None else None
-    return None
-
-
-def node_results(execution: Any, project_dir: Path) -> tuple[NodeResult, ...]:
-    """NodeResults from a dbt ``RunExecutionResult``, in dbt's completion order."""
-    out: list[NodeResult] = []
+def run_result_entries(execution: Any) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
+    """A dbt ``RunExecutionResult`` as run_results.json entries plus the manifest facts of their
+    nodes, the form the shared result builder takes from every runtime."""
+    entries: list[dict[str, Any]] = []
+    nodes: dict[str, dict[str, Any]] = {}
     for item in execution.results:
         node = item.node
-        status = normalise_status(str(item.status))
-        message = redact(item.message) if item.message else None
-        out.append(
-            NodeResult(
-                unique_id=node.unique_id,
-                resource_type=str(node.resource_type),
-                name=node.name,
-                status=status,
-                execution_time=float(item.execution_time or 0.0),
-                rows_affected=_rows_affected(item.adapter_response),
-                failures=item.failures,
-                message=message,
-                error_message=message if status in ("error", "fail") else None,
-                file_path=getattr(node, "original_file_path", None),
-                line=_line_of(item.message) if status == "error" else None,
-                relation_name=getattr(node, "relation_name", None),
-                timing=tuple(
-                    NodeTiming(name=t.name, started_at=t.started_at, completed_at=t.completed_at)
-                    for t in item.timing
-                ),
-            )
-        )
-    return tuple(out)
-
-
-def _line_of(message: str | None) -> int | None:
-    match = _LINE.search(message or "")
-    return int(match.group(1)) if match else None
+        entries.append({
+            "unique_id": node.unique_id,
+            "status": str(item.status),
+            "message": item.message,
+            "execution_time": item.execution_time,
+            "adapter_response": item.adapter_response,
+            "failures": item.failures,
+            "timing": [{"name": t.name, "started_at": t.started_at,
+                        "completed_at": t.completed_at} for t in item.timing],
+        })
+        nodes[node.unique_id] = {
+            "resource_type": str(node.resource_type),
+            "name": node.name,
+            "original_file_path": getattr(node, "original_file_path", None),
+            "relation_name": getattr(node, "relation_name", None),
+        }
+    return entries, nodes
 
 
 def _error_class(exc: BaseException | None) -> type[FloeDBTError]:
@@ -85,7 +66,7 @@ def error_from_dbt(
         file_path = match.group(1) if match else None
     if file_path is None and default_file is not None and not logged_errors:
         file_path = str(default_file)
-    line = getattr(exc, "lineno", None) or _line_of(original)
+    line = getattr(exc, "lineno", None) or line_of(original)
     first_line = original.strip().splitlines()[0] if original.strip() else original
     cls = _error_class(exc)
     return cls(

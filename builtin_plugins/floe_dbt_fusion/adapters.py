@@ -1,15 +1,20 @@
 """Can Fusion serve this profile's adapter here? Decided before anything runs, from files only.
 
-Two questions, each with a precise answer: does Fusion know the adapter type (some it knows only as
-experimental, behind ``DBT_ALLOW_EXPERIMENTAL_ADAPTERS``), and is its ADBC driver loadable on this
-machine? Fusion normally downloads drivers from a CDN on first use; offline or air-gapped it finds
-them only in the folders of ``ADBC_DRIVER_PATH`` (plus ``plugins.fusion.driver_path``),
-``~/.config/adbc/drivers`` and ``/etc/adbc/drivers``, as a shared library or a ``<name>.toml`` manifest.
+Three questions, each with a precise answer: does Fusion know the adapter type (some it knows only
+as experimental, behind ``DBT_ALLOW_EXPERIMENTAL_ADAPTERS``), does it accept the profile's
+connection method, and is its ADBC driver loadable on this machine? Where Fusion looks for a driver
+depends on the adapter (seen with strace on 2.0.0-preview.196): DuckDB's is a system library found
+in the folders of ``ADBC_DRIVER_PATH`` (plus ``plugins.fusion.driver_path``),
+``~/.config/adbc/drivers`` and ``/etc/adbc/drivers``; every other adapter's is dbt Labs' own build,
+``libadbc_driver_<name>-<version>.so`` in ``<cache>/com.getdbt/adbc/<platform>/``, which Fusion
+downloads on first use and cannot fetch offline.
 """
 
 from __future__ import annotations
 
 import os
+import platform
+import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -17,10 +22,18 @@ import attrs
 
 SUPPORTED = ("snowflake", "bigquery", "databricks", "redshift", "duckdb", "salesforce")
 EXPERIMENTAL = ("postgres", "trino", "datafusion", "spark", "clickhouse", "fabric", "exasol")
-DRIVER_FILES: Mapping[str, tuple[str, ...]] = {
+SYSTEM_DRIVER_FILES: Mapping[str, tuple[str, ...]] = {
     "duckdb": ("libduckdb.so", "libduckdb.dylib", "duckdb.dll", "duckdb.toml"),
 }
-"""Driver files per adapter; others are looked up as ``libadbc_driver_<type>`` and ``<type>.toml``."""
+"""Adapters whose driver Fusion loads as a system library, and the file names it accepts."""
+CACHED_DRIVER_NAMES: Mapping[str, str] = {
+    "postgres": "postgresql", "snowflake": "snowflake", "bigquery": "bigquery",
+    "databricks": "databricks", "redshift": "redshift", "salesforce": "salesforce",
+    "spark": "spark", "fabric": "mssql", "exasol": "exasol",
+}
+"""Adapter type -> the name of dbt Labs' driver build that Fusion caches for it."""
+SPARK_METHODS = ("thrift", "http", "livy", "connect")
+"""The Spark connection methods Fusion accepts; dbt-spark's in-process ``session`` is not one."""
 
 
 @attrs.frozen
@@ -37,28 +50,38 @@ class AdapterCheck:
 
 
 def driver_dirs(extra: Iterable[str | Path], environ: Mapping[str, str]) -> list[Path]:
-    """Where Fusion (through the ADBC driver manager) looks for drivers, in order."""
+    """Where system ADBC drivers are looked for, in order: the settings, ``ADBC_DRIVER_PATH``, this
+    Python environment's ``share/adbc/drivers`` (the runtime hands Fusion that folder through
+    ``ADBC_DRIVER_PATH``), then the ADBC driver manager's user and system folders."""
     dirs = [Path(p).expanduser() for p in extra]
     dirs += [Path(p) for p in environ.get("ADBC_DRIVER_PATH", "").split(os.pathsep) if p]
+    dirs.append(Path(sys.prefix) / "share" / "adbc" / "drivers")
     home = Path(environ.get("HOME") or Path.home())
     dirs += [home / ".config" / "adbc" / "drivers", Path("/etc/adbc/drivers")]
     return list(dict.fromkeys(dirs))
 
 
+def driver_cache(environ: Mapping[str, str]) -> Path:
+    """The folder Fusion keeps its downloaded drivers in on this machine."""
+    home = Path(environ.get("HOME") or Path.home())
+    base = Path(environ.get("XDG_CACHE_HOME") or home / ".cache")
+    return base / "com.getdbt" / "adbc" / f"{platform.machine()}-manylinux_2_17-linux-gnu"
+
+
 def _driver_names(adapter_type: str) -> tuple[str, ...]:
-    return DRIVER_FILES.get(
-        adapter_type,
-        (f"libadbc_driver_{adapter_type}.so", f"libadbc_driver_{adapter_type}.dylib",
-         f"{adapter_type}.toml"),
-    )
+    if adapter_type in SYSTEM_DRIVER_FILES:
+        return SYSTEM_DRIVER_FILES[adapter_type]
+    name = CACHED_DRIVER_NAMES.get(adapter_type, adapter_type)
+    return (f"libadbc_driver_{name}-*.so",)
 
 
 def find_driver(adapter_type: str, dirs: Iterable[Path]) -> Path | None:
     for directory in dirs:
         for name in _driver_names(adapter_type):
-            candidate = directory / name
-            if candidate.is_file():
-                return candidate
+            found = sorted(directory.glob(name)) if "*" in name else [directory / name]
+            for candidate in found:
+                if candidate.is_file():
+                    return candidate
     return None
 
 
@@ -68,9 +91,10 @@ def check_adapter(
     needs_driver: bool,
     extra_driver_dirs: Iterable[str | Path] = (),
     environ: Mapping[str, str] | None = None,
+    method: str | None = None,
 ) -> AdapterCheck:
-    """Whether Fusion can serve ``adapter_type`` here; ``needs_driver`` is False for commands that
-    never open a connection (compile, lint)."""
+    """Whether Fusion can serve ``adapter_type`` (connected by ``method``) here; ``needs_driver``
+    is False for commands that never open a connection (compile, lint)."""
     env = os.environ if environ is None else environ
     experimental_ok = env.get("DBT_ALLOW_EXPERIMENTAL_ADAPTERS", "").lower() in ("1", "true")
     if adapter_type not in SUPPORTED and adapter_type not in EXPERIMENTAL:
@@ -85,9 +109,18 @@ def check_adapter(
             message=f"the '{adapter_type}' adapter is experimental in dbt Fusion",
             hint="set DBT_ALLOW_EXPERIMENTAL_ADAPTERS=true to try it, or use --runtime core",
         )
+    if adapter_type == "spark" and method not in SPARK_METHODS:
+        return AdapterCheck(
+            reason_code="adapter-unsupported",
+            message=f"dbt Fusion does not support the Spark method '{method}' (profile field "
+                    "'method')",
+            hint=f"Fusion connects to Spark by {', '.join(SPARK_METHODS)}; use --runtime core for "
+                 "dbt-spark's session method",
+        )
     if not needs_driver:
         return AdapterCheck()
-    dirs = driver_dirs(extra_driver_dirs, env)
+    system = adapter_type in SYSTEM_DRIVER_FILES
+    dirs = driver_dirs(extra_driver_dirs, env) if system else [driver_cache(env)]
     if find_driver(adapter_type, dirs) is None:
         names = " or ".join(_driver_names(adapter_type))
         return AdapterCheck(
@@ -95,6 +128,9 @@ def check_adapter(
             message=f"no ADBC driver for '{adapter_type}' is installed here (looked for {names} "
                     f"in {', '.join(map(str, dirs))})",
             hint="put the driver in a folder named by ADBC_DRIVER_PATH or plugins.fusion."
-                 "driver_path (offline installs), or run Fusion once with network access",
+                 "driver_path (offline installs), or run Fusion once with network access"
+            if system else "dbt Fusion downloads dbt Labs' build of this driver on first use: run "
+                 "it once with network access (or copy that file from a machine that has it), "
+                 "or use --runtime core",
         )
     return AdapterCheck()

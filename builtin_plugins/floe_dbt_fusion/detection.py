@@ -2,7 +2,8 @@
 
 Search order: the ``plugins.fusion.binary`` setting, ``FLOE_DBT_FUSION_BIN``, ``dbtf`` on PATH, a ``dbt``
 on PATH whose ``--version`` says ``dbt-fusion`` (dbt-core's console script is also called ``dbt``
-and is told apart by that line), then Fusion's default install location ``~/.local/bin``.
+and is told apart by that line), ``dbtf`` beside this Python (a Fusion installed into the same
+environment, activated or not), then Fusion's default install location ``~/.local/bin``.
 
 ``--version`` answers are cached per (path, size, mtime) in this process and in a small file under
 the user cache folder, so an unchanged binary costs one ``stat``, not a subprocess, per call.
@@ -14,6 +15,7 @@ import json
 import os
 import re
 import shutil
+import sys
 import tempfile
 import threading
 from collections.abc import Mapping
@@ -126,7 +128,8 @@ def _ask_version(path: Path) -> str | None:
     return match.group(1) if match else None
 
 
-def _candidates(setting: str | None, environ: Mapping[str, str]) -> list[tuple[Path, str]]:
+def _candidates(setting: str | None, environ: Mapping[str, str],
+                environment_bin: Path) -> list[tuple[Path, str]]:
     """An explicit location is the only candidate (never silently another binary); otherwise
     PATH and the default install location are searched."""
     if setting:
@@ -140,6 +143,7 @@ def _candidates(setting: str | None, environ: Mapping[str, str]) -> list[tuple[P
             located = shutil.which(name, path=directory)
             if located:
                 found.append((Path(located), f"'{name}' on PATH"))
+    found.append((environment_bin / "dbtf", "'dbtf' in this Python environment"))
     home = Path(environ.get("HOME") or Path.home())
     found += [(home / ".local" / "bin" / name, "default install location")
               for name in ("dbtf", "dbt")]
@@ -150,11 +154,16 @@ def detect(
     setting: str | None = None,
     environ: Mapping[str, str] | None = None,
     min_version: str = MIN_VERSION,
+    environment_bin: Path | None = None,
 ) -> Detection:
-    """Locate a Fusion binary at least ``min_version``; explain precisely when there is none."""
+    """Locate a Fusion binary at least ``min_version``; explain precisely when there is none.
+
+    ``environment_bin`` is this Python environment's scripts folder (where a ``dbtf`` installed
+    beside floe-dbt-hooks lives); tests point it elsewhere."""
     env = os.environ if environ is None else environ
     looked: list[str] = []
-    for path, source in _candidates(setting, env):
+    scripts = Path(sys.executable).parent if environment_bin is None else environment_bin
+    for path, source in _candidates(setting, env, scripts):
         if not (path.is_file() and os.access(path, os.X_OK)):
             looked.append(f"{path} ({source}): not an executable file")
             continue

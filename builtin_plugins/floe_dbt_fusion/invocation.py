@@ -13,9 +13,13 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
+import attrs
+
+from floe_dbt_fusion import RUNTIME_NAME
 from floe_dbt_fusion.adapters import driver_dirs
-from floe_dbt_fusion.events import Diagnostic, LineBridge
-from floe_dbt_hooks.artifacts import load_artifact, node_results_from_run_results
+from floe_dbt_fusion.detection import FusionBinary
+from floe_dbt_fusion.diagnostics import Diagnostic, diagnostics, errors, summarize
+from floe_dbt_hooks.artifacts import load_artifact
 from floe_dbt_hooks.builtin.tracing import engine_trace_ids
 from floe_dbt_hooks.errors import DBTExecutionError
 from floe_dbt_hooks.models import (
@@ -24,8 +28,6 @@ from floe_dbt_hooks.models import (
     LintRequest,
     LintResult,
     LintViolation,
-    NodeResult,
-    RuntimeEvent,
 )
 from floe_dbt_hooks.project import (
     DBTProject,
@@ -33,12 +35,17 @@ from floe_dbt_hooks.project import (
     invocation_target_path,
     referenced_env_vars,
 )
+from floe_dbt_hooks.runtime.events import Emit, EventParser
 from floe_dbt_hooks.runtime.flags import request_flags
 from floe_dbt_hooks.runtime.locks import database_lock
 from floe_dbt_hooks.runtime.process import Completed, EngineProcess
-from floe_dbt_hooks.secrets import redact
+from floe_dbt_hooks.runtime.results import (
+    event_nodes,
+    invocation_result,
+    manifest_nodes,
+    run_results_nodes,
+)
 
-RUNTIME_NAME = "fusion"
 OTEL_FILE = "otel.jsonl"
 """Where Fusion writes its own spans (under its log path) when our trace is recording."""
 _PASSED_ENV = (
@@ -87,17 +94,40 @@ def child_env(project: DBTProject, profile: ProfileTarget, binary: Path,
     return env
 
 
+@attrs.frozen
+class Prepared:
+    """What Fusion needs to serve a request, found before anything runs."""
+
+    binary: FusionBinary
+    project: DBTProject
+    profile: ProfileTarget
+
+
+@attrs.frozen
+class Execution:
+    """A finished Fusion process: what it said (parsed events) and how it ended."""
+
+    prepared: Prepared
+    parser: EventParser
+    completed: Completed
+
+    @property
+    def project(self) -> DBTProject:
+        return self.prepared.project
+
+
 def execute(
-    request: InvocationRequest, argv: list[str], project: DBTProject, profile: ProfileTarget, *,
-    env: dict[str, str], timeout: float, lock: bool, emit: Callable[[RuntimeEvent], None],
+    request: InvocationRequest, argv: list[str], prepared: Prepared, *,
+    env: dict[str, str], timeout: float, lock: bool, emit: Emit,
     track: Callable[[EngineProcess | None], None],
-) -> tuple[LineBridge, Completed]:
+) -> Execution:
     """Run Fusion to the end; a timeout, cancel or kill is an execution error, never a result."""
-    bridge = LineBridge(request.invocation_id, RUNTIME_NAME, emit)
-    process = EngineProcess(argv, cwd=project.project_dir, env=env, timeout=timeout, on_line=bridge)
+    parser = EventParser(request.invocation_id, RUNTIME_NAME, emit)
+    process = EngineProcess(argv, cwd=prepared.project.project_dir, env=env, timeout=timeout,
+                            on_line=parser.feed_line)
     track(process)
     try:
-        with database_lock(profile) if lock else contextlib.nullcontext():
+        with database_lock(prepared.profile) if lock else contextlib.nullcontext():
             completed = process.run()
     finally:
         track(None)
@@ -107,68 +137,58 @@ def execute(
             "cancel": "was cancelled",
         }.get(completed.ended_by, f"was killed by signal {-completed.returncode}")
         raise DBTExecutionError(
-            f"dbt Fusion {how} after {bridge.nodes_started} node(s) had started "
-            f"({len(bridge.finished)} finished); its artifacts are incomplete and were not read",
-            original_message=redact(completed.stderr[-2000:]) or None,
+            f"dbt Fusion {how} after {parser.nodes_started} node(s) had started "
+            f"({len(parser.finished)} finished); its artifacts are incomplete and were not read",
+            original_message=summarize([], completed.stderr) or None,
             hint="raise the timeout (plugins.fusion.timeout or the request's timeout)"
             if completed.ended_by == "timeout" else None,
         )
-    return bridge, completed
+    return Execution(prepared=prepared, parser=parser, completed=completed)
 
 
-def rejection(bridge: LineBridge, completed: Completed) -> list[Diagnostic]:
+def rejection(execution: Execution) -> list[Diagnostic]:
     """The errors of a project Fusion refused before any node ran: none tied to a node."""
-    if completed.returncode == 0 or bridge.nodes_started:
+    if execution.completed.returncode == 0 or execution.parser.nodes_started:
         return []
-    errors = bridge.errors()
-    return errors if errors and all(d.unique_id is None for d in errors) else []
+    found = errors(execution.parser)
+    return found if found and all(d.unique_id is None for d in found) else []
 
 
-def failure(command: str, bridge: LineBridge, stderr: str) -> DBTExecutionError:
-    errors = bridge.errors()
-    first = errors[0] if errors else None
-    detail = "; ".join(f"{d.code}: {d.text}" for d in errors[:5]) or redact(stderr.strip()[-2000:])
+def failure(command: str, execution: Execution) -> DBTExecutionError:
+    found = errors(execution.parser)
+    first = found[0] if found else None
     return DBTExecutionError(
-        f"dbt Fusion {command} failed without writing results: {detail or 'no output'}",
+        f"dbt Fusion {command} failed without writing results: "
+        f"{summarize(found, execution.completed.stderr) or 'no output'}",
         file_path=first.file_path if first else None,
         line=first.line if first else None,
-        engine_codes=tuple(d.code for d in errors),
+        engine_codes=tuple(d.code for d in found),
     )
 
 
 def read_result(
-    result_cls: type[_Result], command: str, request: InvocationRequest, project: DBTProject,
-    profile: ProfileTarget, version: str, bridge: LineBridge, completed: Completed,
+    result_cls: type[_Result], command: str, request: InvocationRequest, execution: Execution,
 ) -> _Result:
-    """The result from Fusion's run_results.json (and manifest.json for node file paths)."""
-    target_path = invocation_target_path(project, request)
+    """The result from Fusion's run_results.json (and manifest.json for node file paths); its
+    ``compile`` leaves run_results empty, so compiled nodes come from its node events."""
+    prepared, parser = execution.prepared, execution.parser
+    target_path = invocation_target_path(prepared.project, request)
     run_results_file = target_path / "run_results.json"
     manifest_file = target_path / "manifest.json"
-    catalog_file = target_path / "catalog.json"
     if not run_results_file.is_file():
-        raise failure(command, bridge, completed.stderr)
+        raise failure(command, execution)
     manifest = load_artifact(manifest_file) if manifest_file.is_file() else None
-    return result_cls(
-        success=completed.returncode == 0,
-        command=command,
-        runtime=RUNTIME_NAME,
-        invocation_id=request.invocation_id,
-        project_dir=project.project_dir,
-        target=profile.target,
-        target_path=target_path,
-        manifest_path=manifest_file if manifest is not None else None,
-        run_results_path=run_results_file,
-        catalog_path=catalog_file if command == "docs" and catalog_file.is_file() else None,
-        elapsed_time=completed.elapsed,
-        nodes=node_results_from_run_results(load_artifact(run_results_file), manifest)
-        or _nodes_from_events(bridge, manifest),
+    nodes = run_results_nodes(load_artifact(run_results_file), manifest) or event_nodes(
+        parser.finished.values(), manifest_nodes(manifest))
+    return invocation_result(
+        result_cls, request=request, command=command, runtime=RUNTIME_NAME,
+        project=prepared.project, profile=prepared.profile, target_path=target_path,
+        success=execution.completed.returncode == 0, elapsed_time=execution.completed.elapsed,
+        nodes=nodes,
         metadata={
-            "fusion_version": version,
-            "engine_invocation_id": bridge.engine_invocation_id,
-            "adapter_type": profile.adapter_type,
-            "profile": profile.profile,
-            "project_name": project.name,
-            "warnings": [d.text for d in bridge.diagnostics if d.severity == "warning"],
+            "fusion_version": prepared.binary.version,
+            "engine_invocation_id": parser.engine_invocation_id,
+            "warnings": [d.text for d in diagnostics(parser) if d.severity == "warning"],
         },
     )
 
@@ -187,38 +207,22 @@ def lint_rejection(errors: list[Diagnostic]) -> list[Diagnostic]:
     return [] if all(_in_model_file(d) for d in errors) else errors
 
 
-def _nodes_from_events(
-    bridge: LineBridge, manifest: Mapping[str, Any] | None
-) -> tuple[NodeResult, ...]:
-    """Fusion's ``compile`` leaves run_results.json empty; its node events say what was compiled."""
-    known = (manifest or {}).get("nodes", {})
-    return tuple(
-        NodeResult(
-            unique_id=node.unique_id, resource_type=node.resource_type, name=node.name,
-            status=node.status or "success", execution_time=node.execution_time or 0.0,
-            file_path=known.get(node.unique_id, {}).get("original_file_path") or node.file_path,
-            relation_name=node.relation_name,
-        )
-        for node in bridge.finished.values()
-    )
-
-
-def lint_result(request: LintRequest, project: DBTProject, bridge: LineBridge,
-                completed: Completed) -> LintResult:
+def lint_result(request: LintRequest, execution: Execution) -> LintResult:
     """Fusion's lint findings (SQLFluff-style rule code plus its own dbtNNNN code) as a LintResult.
 
     A model Fusion cannot render or parse is a finding too (``TMP`` / ``PRS``, as SQLFluff names
     them, with Fusion's code kept); an error that names no model file means the linter could not
     run, a DBTLintError."""
-    unlocated = [d for d in bridge.errors() if not _in_model_file(d)]
-    if completed.returncode != 0 and (unlocated or not bridge.errors()):
+    completed = execution.completed
+    found = diagnostics(execution.parser)
+    unlocated = [d for d in found if d.severity == "error" and not _in_model_file(d)]
+    if completed.returncode != 0 and (unlocated or not any(d.severity == "error" for d in found)):
         from floe_dbt_hooks.errors import DBTLintError
 
         first = unlocated[0] if unlocated else None
         raise DBTLintError(
-            "dbt Fusion's lint could not run: " + (
-                "; ".join(f"{d.code}: {d.text}" for d in unlocated[:5])
-                or redact(completed.stderr.strip()[-2000:]) or f"exit {completed.returncode}"),
+            "dbt Fusion's lint could not run: "
+            + (summarize(unlocated, completed.stderr) or f"exit {completed.returncode}"),
             file_path=first.file_path if first else None, line=first.line if first else None,
             engine_codes=tuple(d.code for d in unlocated),
         )
@@ -230,10 +234,10 @@ def lint_result(request: LintRequest, project: DBTProject, bridge: LineBridge,
             severity="error" if d.severity == "error" else "warning",
             fixable=False, engine_code=d.code,
         )
-        for d in bridge.diagnostics if d.file_path
+        for d in found if d.file_path
     )
     fixed = [(int(n), path) for n, path in _FIXED.findall(completed.stderr)]
-    model_root = project.source_paths[0]
+    model_root = execution.project.source_paths[0]
     return LintResult(
         passed=not violations,
         runtime=RUNTIME_NAME,

@@ -16,14 +16,25 @@ from collections.abc import Generator
 from pathlib import Path
 
 import attrs
+import pluggy
 
 from floe_dbt_hooks import DBTRunResult, RunRequest, RuntimeInfo, hookimpl
-from floe_dbt_hooks.artifacts import load_artifact, node_results_from_run_results
+from floe_dbt_hooks.artifacts import load_artifact
+from floe_dbt_hooks.config import FloeConfig
+from floe_dbt_hooks.project import load_profile_target, load_project, prepare_target_path
+from floe_dbt_hooks.runtime.base import addressed_to
+from floe_dbt_hooks.runtime.events import EventParser
 from floe_dbt_hooks.runtime.flags import request_flags
 from floe_dbt_hooks.runtime.process import EngineProcess
-from floe_dbt_hooks.project import invocation_target_path, load_profile_target, load_project
+from floe_dbt_hooks.runtime.results import invocation_result, run_results_nodes
 
 RUNTIME = "dbt-cli"
+_configured: dict[str, object] = {"config": FloeConfig(), "hook": None}
+
+
+@hookimpl
+def dbt_configure(config: FloeConfig, hook: pluggy.HookRelay) -> None:
+    _configured.update(config=config, hook=hook)
 
 
 @hookimpl(specname="dbt_run", wrapper=True)
@@ -40,27 +51,29 @@ def dbt_runtime_info() -> RuntimeInfo:
 
 @hookimpl(specname="dbt_run", tryfirst=True)
 def run_with_dbt_cli(request: RunRequest) -> DBTRunResult | None:
-    if request.runtime != RUNTIME:
-        return None  # not addressed to this runtime: decline silently
+    config = _configured["config"]
+    assert isinstance(config, FloeConfig)
+    if not addressed_to(RUNTIME, request, config):
+        return None  # not addressed to this runtime (--runtime, FLOE_DBT_RUNTIME, floe.yml): decline
+    hook = _configured["hook"]
     project = load_project(request.project_dir)
     profile = load_profile_target(project, request.profiles_dir, request.target)
-    target_path = invocation_target_path(project, request)
+    target_path = prepare_target_path(project, request)
     dbt = Path(sys.executable).with_name("dbt")
-    argv = [str(dbt), request.command, *request_flags(request, request.command, project, profile, target_path)]
+    argv = [str(dbt), request.command, "--log-format", "json",
+            *request_flags(request, request.command, project, profile, target_path)]
+    events = EventParser(request.invocation_id, RUNTIME,
+                         emit=lambda event: hook.dbt_event(event=event) if hook else None)
     process = EngineProcess(argv, cwd=project.project_dir, env={**os.environ, "DO_NOT_TRACK": "1"},
-                            timeout=request.timeout or 3600, on_line=lambda line: None)
+                            timeout=request.timeout or 3600, on_line=events.feed_line)
     completed = process.run()
     run_results = target_path / "run_results.json"
-    return DBTRunResult(
-        success=completed.returncode == 0,
-        command=request.command,
-        runtime=RUNTIME,
-        invocation_id=request.invocation_id,
-        project_dir=project.project_dir,
-        target=profile.target,
-        target_path=target_path,
-        run_results_path=run_results,
-        manifest_path=target_path / "manifest.json",
+    manifest = target_path / "manifest.json"
+    return invocation_result(
+        DBTRunResult, request=request, command=request.command, runtime=RUNTIME, project=project,
+        profile=profile, target_path=target_path, success=completed.returncode == 0,
         elapsed_time=completed.elapsed,
-        nodes=node_results_from_run_results(load_artifact(run_results)),
+        nodes=run_results_nodes(load_artifact(run_results),
+                                load_artifact(manifest) if manifest.is_file() else None),
+        metadata={"warnings": events.warnings()},
     )

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from floe_dbt_hooks.errors import DBTConfigurationError, FloeDBTError
+from floe_dbt_hooks.models import FULL_REFRESH_COMMANDS, NODE_COMMANDS
 
 EXIT_OK, EXIT_FAILURES, EXIT_ERROR = 0, 1, 2
-RUN_COMMANDS = ("run", "test", "build", "seed", "snapshot")
 
 
 def _add_project_flags(parser: argparse.ArgumentParser,
@@ -67,10 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
     compile_ = commands.add_parser("compile", help="parse and compile the project")
     _add_project_flags(compile_)
     _add_selection_flags(compile_, full_refresh=False)
-    for name in RUN_COMMANDS:
+    for name in NODE_COMMANDS:
         sub = commands.add_parser(name, help=f"dbt {name}")
         _add_project_flags(sub)
-        _add_selection_flags(sub, full_refresh=name in ("run", "build", "seed"))
+        _add_selection_flags(sub, full_refresh=name in FULL_REFRESH_COMMANDS)
     docs = commands.add_parser("docs", help="dbt docs generate (writes catalog.json)")
     docs.add_argument("action", choices=("generate",))
     _add_project_flags(docs)

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import importlib
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import attrs
 import pluggy
+from pluggy import HookImpl
 
 from floe_dbt_hooks.config import FloeConfig, load_config
 from floe_dbt_hooks.errors import DBTConfigurationError
@@ -34,6 +35,7 @@ SELECTION_PLUGIN_NAME = "floe_dbt_runtime_selection"
 BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
     ("floe_dbt_core", "floe_dbt_core.plugin:CoreRuntime"),
     ("floe_dbt_fusion", "floe_dbt_fusion.plugin:FusionRuntime"),
+    ("floe_dbt_cloud", "floe_dbt_cloud.plugin:CloudRuntime"),
     ("floe_dbt_strict", "floe_dbt_hooks.builtin.strict:StrictFallback"),
     ("floe_dbt_log", "floe_dbt_hooks.builtin.log:InvocationLogger"),
 )
@@ -84,6 +86,7 @@ class FloePluginManager(pluggy.PluginManager):
         self.project_dir = project_dir
         self.origins: dict[str, PluginOrigin] = {}
         self.load_errors: list[PluginLoadError] = []
+        self._inner_hookexec = _isolate_notifications(self._inner_hookexec)
 
     def register_with_origin(self, plugin: object, origin: PluginOrigin) -> None:
         """Register ``plugin``; a hook implementation pluggy rejects (a misspelt argument, say)
@@ -99,6 +102,38 @@ class FloePluginManager(pluggy.PluginManager):
             ) from exc
         if registered is not None:
             self.origins[origin.name] = origin
+
+
+_NOTIFICATIONS = frozenset({"dbt_event"})
+"""Hooks whose observers are called one by one: one raising must not hide the event from the rest."""
+
+
+class _HookExec(Protocol):
+    def __call__(self, hook_name: str, hook_impls: Sequence[HookImpl],
+                 caller_kwargs: Mapping[str, object], firstresult: bool) -> object: ...
+
+
+
+def _isolate_notifications(call: _HookExec) -> _HookExec:
+    """Deliver each notification to every plain implementation separately, logging (by plugin
+    name) the ones that raise; other hooks, and notifications with wrappers, run as pluggy runs
+    them."""
+
+    def hookexec(hook_name: str, hook_impls: Sequence[HookImpl],
+                 caller_kwargs: Mapping[str, object], firstresult: bool) -> object:
+        if hook_name not in _NOTIFICATIONS or any(i.wrapper or i.hookwrapper for i in hook_impls):
+            return call(hook_name, hook_impls, caller_kwargs, firstresult)
+        for impl in reversed(hook_impls):
+            try:
+                call(hook_name, [impl], caller_kwargs, firstresult)
+            except Exception as exc:
+                from floe_dbt_hooks.builtin.log import get_logger
+
+                get_logger().warning("observer_failed", hook=hook_name, plugin=impl.plugin_name,
+                                     error=f"{type(exc).__name__}: {exc}")
+        return []
+
+    return hookexec
 
 
 def create_plugin_manager(

@@ -19,15 +19,14 @@ checkouts). Callers that care record those themselves next to the artifact.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import attrs
 
+from floe_dbt_hooks.fsutil import walk_tree
 from floe_dbt_hooks.project import DBTProject, ProfileTarget
 
-_SKIP_DIRS = frozenset({"__pycache__", ".git"})
 EXTRA_PROJECT_FILES = ("selectors.yml",)
 
 
@@ -57,24 +56,11 @@ def _tree(root: Path) -> Iterator[tuple[str, int]]:
         yield str(root), root.stat().st_mtime_ns
     except OSError:
         return
-    stack = [str(root)]
-    while stack:
-        current = stack.pop()
+    for entry in walk_tree(root):
         try:
-            with os.scandir(current) as entries:
-                listed = list(entries)
-        except (FileNotFoundError, NotADirectoryError, PermissionError):
+            yield entry.path, entry.stat().st_mtime_ns
+        except OSError:
             continue
-        for entry in listed:
-            try:
-                stat = entry.stat()
-            except OSError:
-                continue
-            if entry.is_dir(follow_symlinks=True):
-                if entry.name in _SKIP_DIRS:
-                    continue
-                stack.append(entry.path)
-            yield entry.path, stat.st_mtime_ns
 
 
 def project_inputs(project: DBTProject, profile: ProfileTarget | None = None) -> Iterator[

@@ -7,6 +7,7 @@ line and the fix. Secrets found in the selected profile are registered with the 
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from collections.abc import Mapping
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from floe_dbt_hooks.errors import DBTConfigurationError
+from floe_dbt_hooks.fsutil import walk_tree
 from floe_dbt_hooks.project.yamlfile import load_yaml_mapping
 from floe_dbt_hooks.secrets import register_secrets
 
@@ -65,6 +67,8 @@ class ProfileTarget:
     database_file: Path | None = None
     """For file databases (DuckDB): the file the target writes, relative paths resolved against
     the project folder (runtimes run dbt there)."""
+    method: str | None = None
+    """The connection method some adapters take (Spark: thrift, http, session...)."""
 
     @property
     def profiles_dir(self) -> Path:
@@ -248,6 +252,7 @@ def load_profile_target(
         )
     _collect_secrets(output, env, used)
     threads = output.get("threads")
+    method = output.get("method")
     database_file = None
     path = output.get("path")
     if adapter_type == "duckdb" and isinstance(path, str):
@@ -263,12 +268,20 @@ def load_profile_target(
         threads=threads if isinstance(threads, int) else None,
         env_vars=used,
         database_file=database_file,
+        method=render_env_vars(method, env, used) if isinstance(method, str) else None,
     )
 
 
 _ENV_VAR_CALL = re.compile(r"""env_var\(\s*['"]([^'"]+)['"]""")
 _ENV_SCAN_SUFFIXES = (".sql", ".yml", ".yaml", ".py", ".md", ".csv")
-_env_scan_cache: dict[Path, tuple[int, int, frozenset[str]]] = {}
+
+
+@functools.lru_cache(maxsize=4096)
+def _env_names_in(path: str, size: int, mtime_ns: int) -> frozenset[str]:
+    """The ``env_var()`` names in one file version. Keyed by size and mtime, so an edited file is
+    read again; bounded, and thread-safe as lru_cache is (Fusion scans from parallel threads)."""
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        return frozenset(_ENV_VAR_CALL.findall(handle.read()))
 
 
 def referenced_env_vars(project: DBTProject, profile: ProfileTarget) -> frozenset[str]:
@@ -277,23 +290,15 @@ def referenced_env_vars(project: DBTProject, profile: ProfileTarget) -> frozense
     Subprocess runtimes pass exactly these variables to the engine. Files are re-read only when
     their size or mtime changed.
     """
-    files = [project.project_file, profile.profiles_file]
+    files = [str(project.project_file), str(profile.profiles_file)]
     for root in (*project.source_paths, project.packages_install_path):
-        if root.is_dir():
-            files += [p for p in root.rglob("*") if p.suffix in _ENV_SCAN_SUFFIXES]
+        files += [e.path for e in walk_tree(root)
+                  if os.path.splitext(e.name)[1] in _ENV_SCAN_SUFFIXES and not e.is_dir()]
     names: set[str] = set()
     for file in files:
         try:
-            stat = file.stat()
+            stat = os.stat(file)
+            names |= _env_names_in(file, stat.st_size, stat.st_mtime_ns)
         except OSError:
             continue
-        cached = _env_scan_cache.get(file)
-        if cached is None or cached[:2] != (stat.st_size, stat.st_mtime_ns):
-            try:
-                found = frozenset(_ENV_VAR_CALL.findall(file.read_text(errors="replace")))
-            except OSError:
-                continue
-            cached = (stat.st_size, stat.st_mtime_ns, found)
-            _env_scan_cache[file] = cached
-        names |= cached[2]
     return frozenset(names)

@@ -8,6 +8,10 @@ decoded envelope with :meth:`EventParser.feed`); the parser emits ``node_start``
 events with redacted text and keeps what the runtime needs afterwards: the nodes started and
 finished, the engine's error and warning messages, whether the command said it succeeded.
 
+``NodeStart``/``NodeFinished`` are debug-level: an engine logging at info level (the dbt CLI's
+default) sends only the result lines (``LogStartLine``, ``LogModelResult``, ``LogTestResult``...),
+so those describe the nodes for a stream that never sent a ``NodeStart``.
+
 Fields a runtime's events do not carry stay None: Fusion sends no node count up front
 (``ConcurrencyLine``) and no rows affected per node, so its progress has no total until the end.
 """
@@ -27,6 +31,8 @@ from floe_dbt_hooks.runtime.results import normalise_status
 from floe_dbt_hooks.secrets import redact
 
 Emit = Callable[[RuntimeEvent], None]
+_RESULT_LINES = frozenset({"LogModelResult", "LogTestResult", "LogSeedResult", "LogSnapshotResult",
+                           "LogNodeResult"})
 
 
 @attrs.frozen
@@ -81,6 +87,7 @@ class EventParser:
         self.other_lines: list[str] = []
         self.success: bool | None = None
         self.engine_invocation_id: str | None = None
+        self._node_events = False
 
     @property
     def nodes_started(self) -> int:
@@ -120,15 +127,20 @@ class EventParser:
         with self._lock:
             if self.engine_invocation_id is None and info.get("invocation_id"):
                 self.engine_invocation_id = str(info["invocation_id"])
-            if name == "ConcurrencyLine":
-                self.total = _int(data.get("node_count")) or self.total
-            elif name in ("LogStartLine", "LogModelResult") and _int(data.get("total")):
-                self.total = _int(data.get("total"))
-            if name == "NodeStart":
+            self.total = _int(data.get("node_count" if name == "ConcurrencyLine" else "total")) \
+                or self.total
+            self._node_events = self._node_events or name == "NodeStart"
+            if name == "NodeStart" or (name == "LogStartLine" and not self._node_events):
                 self.started.append(str(node_info.get("unique_id") or ""))
                 kind, node = "node_start", self._node(node_info, index=len(self.started))
             elif name == "NodeFinished":
                 kind, node = "node_finish", self._finished(node_info, data.get("run_result") or {})
+                self.finished[node.unique_id] = node
+            elif name in _RESULT_LINES and not self._node_events:
+                # A result line's own ``status`` is dbt's message for successes ("OK", "CREATE
+                # VIEW"); the node's status rides in its node_info.
+                outcome = {**data, "status": node_info.get("node_status") or data.get("status")}
+                kind, node = "node_finish", self._finished(node_info, outcome)
                 self.finished[node.unique_id] = node
             elif name == "CommandCompleted":
                 self.success = bool(data.get("success"))

@@ -5,10 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from floe_dbt_hooks.models import InvocationRequest, RunRequest
+from floe_dbt_hooks.models import FULL_REFRESH_COMMANDS, InvocationRequest, RunRequest
 from floe_dbt_hooks.project import DBTProject, ProfileTarget, invocation_log_path
-
-FULL_REFRESH_COMMANDS = ("run", "build", "seed")
 
 
 def request_flags(

@@ -18,11 +18,16 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Literal
 
 import attrs
 
 GRACE_SECONDS = 5.0
 _POLL_SECONDS = 0.05
+
+
+EndedBy = Literal["exit", "timeout", "cancel"]
+"""Why :meth:`EngineProcess.run` returned; an interrupted caller gets the exception instead."""
 
 
 @attrs.frozen
@@ -31,7 +36,7 @@ class Completed:
 
     returncode: int
     stderr: str
-    ended_by: str  # "exit", "timeout", "cancel" or "interrupt"
+    ended_by: EndedBy
     elapsed: float
 
 
@@ -99,7 +104,7 @@ class EngineProcess:
         for reader in readers:
             reader.start()
         deadline = started + self._timeout
-        ended_by = "exit"
+        ended_by: EndedBy = "exit"
         try:
             while process.poll() is None:
                 if self._cancelled.is_set():

@@ -129,7 +129,7 @@ def test_unknown_runtime_lists_runtimes(example_project: Path, floe_dbt: RunCLI)
     result = floe_dbt("run", "--project-dir", str(example_project), "--runtime", "warp")
     assert result.code == 2, result
     assert "unknown runtime 'warp'" in result.stderr
-    assert "installed runtimes: core" in result.stderr
+    assert "installed runtimes: cloud, core, fusion" in result.stderr
 
 
 def test_target_flag_selects_the_ci_database(example_project: Path, floe_dbt: RunCLI) -> None:

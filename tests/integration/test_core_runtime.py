@@ -28,8 +28,9 @@ def _query(project: Path, sql: str, database: str = "contract.duckdb") -> list[t
         return db.execute(sql).fetchall()
 
 
-def _warm_manifest(project: Path) -> object:
-    return core_invoke._warm[project.resolve()].manifest
+def _warm_manifest(project: Path, target: str = "dev") -> object:
+    return next(w.manifest for (directory, name, _), w in core_invoke._warm.items()
+                if (directory, name) == (project.resolve(), target))
 
 
 def test_run_through_hooks_returns_a_result(project: Path) -> None:
@@ -136,8 +137,29 @@ def test_vars_and_target_are_part_of_the_warm_key(project: Path) -> None:
     with_vars = _warm_manifest(project)
     assert with_vars is not first
     facade.build(project, target="second", vars={"min_age": 40})
-    assert _warm_manifest(project) is not with_vars
+    second = _warm_manifest(project, "second")
+    assert second is not with_vars
     assert _query(project, "select count(*) from adults", "second.duckdb") == [(1,)]
+    facade.build(project, vars={"min_age": 40})
+    assert _warm_manifest(project) is with_vars, "each target keeps its own warm manifest"
+    assert _warm_manifest(project, "second") is second
+    assert _query(project, "select count(*) from adults") == [(1,)]
+
+
+def test_warm_manifests_are_bounded(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(core_invoke, "MAX_WARM_MANIFESTS", 2)
+    facade = DBTFacade()
+    for min_age in (10, 20, 30):
+        facade.compile(project, vars={"min_age": min_age})
+    facade.compile(project, target="dev")
+    assert len(core_invoke._warm) == 1, "a changed key replaces the entry of its project and target"
+    (project / "profiles.yml").write_text(
+        DUCKDB_PROFILES + "    b:\n      type: duckdb\n      path: b.duckdb\n"
+        "    c:\n      type: duckdb\n      path: c.duckdb\n"
+    )
+    for target in ("dev", "b", "c"):
+        facade.compile(project, target=target)
+    assert [name for _, name, _ in core_invoke._warm] == ["b", "c"], "least recently used goes first"
 
 
 def test_env_var_read_by_a_model_invalidates(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:

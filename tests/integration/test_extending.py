@@ -4,6 +4,7 @@ runtime that the CLI and the Python API can select."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -43,3 +44,21 @@ def test_project_hooks_wrap_every_runtime_from_python(example_project: Path) -> 
     result = DBTFacade().invoke("seed", example_project)
     assert result.runtime == "core"
     assert result.metadata["over_budget"] is False
+
+
+def test_runtime_selected_in_floe_yml_serves_and_reports_nodes(example_project: Path,
+                                                                floe_dbt: RunCLI) -> None:
+    """Selected through the project's config rather than --runtime, the example runtime serves
+    (no silent dbt-core run), and its dbt CLI's JSON log lines become node events."""
+    shutil.copy(EXAMPLE_HOOKS, example_project / "floe_hooks.py")
+    (example_project / "floe.yml").write_text("plugins:\n  dbt_runtime: dbt-cli\n")
+    result = floe_dbt("seed", "--project-dir", str(example_project), "--output", "json")
+    assert result.code == 0, result
+    data = json.loads(result.stdout)
+    assert (data["runtime"], data["declined"]) == ("dbt-cli", [])
+    assert data["node_counts"] == {"success": 3}
+    assert {n["file_path"] for n in data["nodes"]} == {
+        "seeds/raw_customers.csv", "seeds/raw_orders.csv", "seeds/raw_payments.csv"}
+    progress = floe_dbt("seed", "--project-dir", str(example_project))
+    assert progress.code == 0, progress
+    assert len(re.findall(r"\b[123]/3 OK +seed raw_", progress.stderr)) == 3, progress

@@ -147,7 +147,8 @@ FALLBACKS = {
         "FLOE-DBT-E005", DBTFusionNotFoundError, True,
     ),
     "driver-unavailable": (
-        lambda project, mp: mp.setenv("ADBC_DRIVER_PATH", str(project / "no-drivers")),
+        lambda project, mp: (mp.setenv("ADBC_DRIVER_PATH", str(project / "no-drivers")),
+                             mp.setattr(sys, "prefix", str(project / "no-environment"))),
         "FLOE-DBT-E006", DBTAdapterUnavailableError, True,
     ),
     "adapter-unsupported": (
@@ -200,6 +201,58 @@ def test_strict_mode_raises_instead_of_falling_back(project: Path, reason: str,
     assert not (project / "contract.duckdb").exists(), "nothing may run on core in strict mode"
 
 
+def test_postgres_driver_is_looked_for_where_fusion_loads_it(
+        project: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Outside DuckDB, Fusion loads only its own driver build from its cache (never
+    ADBC_DRIVER_PATH): a library there does not count, and the decline names the cache folder."""
+    _postgres(project)
+    monkeypatch.setenv("DBT_ALLOW_EXPERIMENTAL_ADAPTERS", "true")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    drivers = tmp_path / "drivers"
+    drivers.mkdir()
+    (drivers / "libadbc_driver_postgres.so").write_bytes(b"\x7fELF")
+    monkeypatch.setenv("ADBC_DRIVER_PATH", str(drivers))
+    pm = create_plugin_manager(project, runtime="fusion", fallback=False)
+    with pytest.raises(DBTAdapterUnavailableError) as caught:
+        pm.hook.dbt_run(request=RunRequest(project_dir=project, command="seed"))
+    assert "com.getdbt/adbc" in caught.value.message
+    assert "libadbc_driver_postgresql-*.so" in caught.value.message
+    assert "network access" in (caught.value.hint or "")
+
+
+def test_failure_before_the_first_node_is_classified_not_called_a_parse_error(
+        project: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """With the driver check off, the real Fusion starts, fails to fetch its postgres driver
+    (dbt1308 DbDriverFailed, no network) before any node: a driver problem, not a rejected
+    project, and dbt-core is asked next."""
+    _postgres(project)
+    (project / "floe.yml").write_text("plugins:\n  fusion:\n    check_driver: false\n")
+    monkeypatch.setenv("DBT_ALLOW_EXPERIMENTAL_ADAPTERS", "true")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    recorder = EventRecorder()
+    pm = create_plugin_manager(project, runtime="fusion", plugins=[recorder], fallback=False)
+    with pytest.raises(DBTAdapterUnavailableError) as caught:
+        pm.hook.dbt_run(request=RunRequest(project_dir=project, command="seed"))
+    assert "dbt1308" in caught.value.engine_codes
+    assert "could not load the adapter's driver" in caught.value.message
+    assert [e.reason_code for e in recorder.fallbacks] == ["driver-unavailable"]
+
+
+def test_spark_session_method_is_declined_before_anything_runs(project: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    (project / "profiles.yml").write_text(
+        "contract:\n  target: dev\n  outputs:\n    dev:\n      type: spark\n      method: session\n"
+        "      host: NA\n      schema: s\n"
+    )
+    monkeypatch.setenv("DBT_ALLOW_EXPERIMENTAL_ADAPTERS", "true")
+    pm = create_plugin_manager(project, runtime="fusion", fallback=False)
+    with pytest.raises(DBTAdapterUnavailableError) as caught:
+        pm.hook.dbt_compile(request=CompileRequest(project_dir=project))
+    assert "'session'" in caught.value.message
+    assert "'method'" in caught.value.message
+    assert "thrift" in (caught.value.hint or "")
+
+
 def test_parse_rejection_keeps_fusions_codes_and_location(project: Path) -> None:
     (project / "models" / "schema.yml").write_text(OLD_TEST_ARGS)
     result = DBTFacade(runtime="fusion").build(project)
@@ -240,18 +293,30 @@ def test_cli_no_fallback_exits_2_with_reason(project: Path, floe_dbt: RunCLI) ->
 # -- detection ---------------------------------------------------------------------------------
 
 def test_detection_tells_fusion_from_dbt_core_on_path(tmp_path: Path) -> None:
-    core_dbt = Path(sys.executable).parent / "dbt"
+    core_dir = tmp_path / "core-bin"
+    core_dir.mkdir()
+    core_dbt = core_dir / "dbt"
+    core_dbt.symlink_to(Path(sys.executable).parent / "dbt")
     fusion_dir = tmp_path / "fusion-bin"
     fusion_dir.mkdir()
     (fusion_dir / "dbt").symlink_to(FUSION_BIN)
     home = tmp_path / "home"
-    only_core = detection.detect(environ={"PATH": str(core_dbt.parent), "HOME": str(home)})
+    only_core = detection.detect(environ={"PATH": str(core_dbt.parent), "HOME": str(home)},
+                                 environment_bin=tmp_path)
     assert only_core.binary is None
     assert only_core.reason_code == "binary-missing"
     assert f"{core_dbt} ('dbt' on PATH): not dbt Fusion" in (only_core.message or "")
     both = detection.detect(
-        environ={"PATH": f"{core_dbt.parent}{os.pathsep}{fusion_dir}", "HOME": str(home)}
+        environ={"PATH": f"{core_dbt.parent}{os.pathsep}{fusion_dir}", "HOME": str(home)},
+        environment_bin=tmp_path,
     )
+    beside_python = tmp_path / "env-bin"
+    beside_python.mkdir()
+    (beside_python / "dbtf").symlink_to(FUSION_BIN)
+    installed = detection.detect(environ={"PATH": str(core_dbt.parent), "HOME": str(home)},
+                                 environment_bin=beside_python)
+    assert installed.binary is not None
+    assert installed.binary.source == "'dbtf' in this Python environment"
     assert both.binary is not None
     assert both.binary.path == fusion_dir / "dbt"
     assert both.binary.version.startswith("2.0.0")
@@ -377,6 +442,13 @@ def _running_pid(plugin: FusionRuntime, invocation_id: str) -> int:
     raise AssertionError("Fusion never started")
 
 
+def _wait_for_node_start(recorder: EventRecorder) -> None:
+    deadline = time.monotonic() + 30
+    while not any(e.kind == "node_start" for e in recorder.events):
+        assert time.monotonic() < deadline, "no node started within 30 s"
+        time.sleep(0.05)
+
+
 def test_timeout_kills_the_process_group(project: Path) -> None:
     recorder = EventRecorder()
     pm = create_plugin_manager(project, runtime="fusion", plugins=[recorder])
@@ -391,17 +463,18 @@ def test_timeout_kills_the_process_group(project: Path) -> None:
 
 
 def test_cancel_stops_a_running_invocation(project: Path) -> None:
-    pm = create_plugin_manager(project, runtime="fusion")
+    recorder = EventRecorder()
+    pm = create_plugin_manager(project, runtime="fusion", plugins=[recorder])
     thread, errors, request = _start_slow_build(project, pm)
     plugin = _fusion_plugin(pm)
     pid = _running_pid(plugin, request.invocation_id)
-    time.sleep(1.0)
-    assert plugin.cancel(request.invocation_id) is True
+    _wait_for_node_start(recorder)
+    assert plugin.dbt_cancel(invocation_id=request.invocation_id) is True
     thread.join(timeout=60)
     assert isinstance(errors[0], DBTExecutionError)
     assert "was cancelled" in errors[0].message
     assert not _alive(pid)
-    assert plugin.cancel(request.invocation_id) is False
+    assert plugin.dbt_cancel(invocation_id=request.invocation_id) is None
 
 
 def test_killed_fusion_gives_an_error_not_a_hang_and_no_fallback(project: Path) -> None:
@@ -409,11 +482,7 @@ def test_killed_fusion_gives_an_error_not_a_hang_and_no_fallback(project: Path) 
     pm = create_plugin_manager(project, runtime="fusion", plugins=[recorder])
     thread, errors, request = _start_slow_build(project, pm)
     pid = _running_pid(_fusion_plugin(pm), request.invocation_id)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and not any(
-        e.kind == "node_start" for e in recorder.events
-    ):
-        time.sleep(0.05)
+    _wait_for_node_start(recorder)
     os.kill(pid, signal.SIGKILL)
     thread.join(timeout=60)
     assert not thread.is_alive()

@@ -200,10 +200,14 @@ def test_no_sdk_means_no_opentelemetry_import(project: Path) -> None:
     assert completed.stdout.strip() == "[]"
 
 
-def test_secret_from_env_var_never_appears_anywhere(project: Path, spans: InMemorySpanExporter,
+@pytest.mark.parametrize("runtime", ["core", "fusion"])
+def test_secret_from_env_var_never_appears_anywhere(runtime: str, project: Path,
+                                                    spans: InMemorySpanExporter,
                                                     caplog: pytest.LogCaptureFixture,
                                                     floe_dbt: RunCLI,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whichever runtime builds it, a secret that a failing node's error message carries is
+    redacted in the result, the logs, the spans and every CLI output."""
     secret = "pw-Zq81-never-print-me"
     monkeypatch.setenv("FLOE_TEST_DB_PASSWORD", secret)
     (project / "profiles.yml").write_text(DUCKDB_PROFILES.replace(
@@ -214,8 +218,12 @@ def test_secret_from_env_var_never_appears_anywhere(project: Path, spans: InMemo
     )
     pm = create_plugin_manager(project)
     with caplog.at_level(logging.DEBUG, logger="floe_dbt_hooks"):
-        result = pm.hook.dbt_run(request=RunRequest(project_dir=project, command="build"))
+        result = pm.hook.dbt_run(request=RunRequest(project_dir=project, command="build",
+                                                    runtime=runtime, fallback=False))
     assert not result.success
+    assert result.runtime == runtime
+    assert result.run_results_path is not None
+    assert secret in result.run_results_path.read_text(), "the engine's own artifact carries it"
     channels = {
         "result json": json.dumps(to_dict(result)),
         "log records": "\n".join(f"{r.getMessage()} {vars(r)}" for r in caplog.records),
@@ -225,9 +233,10 @@ def test_secret_from_env_var_never_appears_anywhere(project: Path, spans: InMemo
         ),
     }
     cli_json = floe_dbt("build", "--project-dir", str(project), "--output", "json",
-                        "--log-format", "json", "--log-level", "debug")
-    cli_text = floe_dbt("build", "--project-dir", str(project))
-    error = floe_dbt("build", "--project-dir", str(project), "--target", "missing", "--output", "json")
+                        "--log-format", "json", "--log-level", "debug", "--runtime", runtime)
+    cli_text = floe_dbt("build", "--project-dir", str(project), "--runtime", runtime)
+    error = floe_dbt("build", "--project-dir", str(project), "--target", "missing", "--output", "json",
+                     "--runtime", runtime)
     channels.update({
         "cli json stdout": cli_json.stdout, "cli json stderr": cli_json.stderr,
         "cli text stdout": cli_text.stdout, "cli text stderr": cli_text.stderr,

@@ -10,14 +10,9 @@ from typing import Any
 
 import pytest
 
-from floe_dbt_hooks.artifacts import (
-    artifact_file,
-    load_artifact,
-    node_results_from_run_results,
-    normalise_status,
-    resource_type_of,
-)
+from floe_dbt_hooks.artifacts import artifact_file, load_artifact
 from floe_dbt_hooks.errors import DBTConfigurationError
+from floe_dbt_hooks.runtime.results import normalise_status, resource_type_of, run_results_nodes
 
 MANIFEST: dict[str, Any] = {
     "metadata": {"dbt_schema_version": "https://schemas.getdbt.com/dbt/manifest/v12.json"},
@@ -193,7 +188,7 @@ def test_node_results_map_statuses_and_enrich_from_manifest() -> None:
             _result("unit_test.shop.orders.test_totals", "warn", message="close enough"),
         ],
     }
-    nodes = {n.unique_id: n for n in node_results_from_run_results(run_results, MANIFEST)}
+    nodes = {n.unique_id: n for n in run_results_nodes(run_results, MANIFEST)}
     assert [n.status for n in nodes.values()] == ["success", "fail", "success", "error", "skipped",
                                                    "warn"]
 
@@ -230,7 +225,7 @@ def test_node_results_map_statuses_and_enrich_from_manifest() -> None:
 
 def test_node_results_without_manifest() -> None:
     run_results = {"results": [_result("snapshot.shop.orders_snap", "success")]}
-    [node] = node_results_from_run_results(run_results)
+    [node] = run_results_nodes(run_results)
     assert node.resource_type == "snapshot"
     assert node.name == "orders_snap"
     assert node.file_path is None
@@ -238,5 +233,5 @@ def test_node_results_without_manifest() -> None:
 
 
 def test_node_results_of_empty_run_results() -> None:
-    assert node_results_from_run_results({"metadata": {}}) == ()
-    assert node_results_from_run_results({"results": []}, MANIFEST) == ()
+    assert run_results_nodes({"metadata": {}}) == ()
+    assert run_results_nodes({"results": []}, MANIFEST) == ()

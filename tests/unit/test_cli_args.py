@@ -125,7 +125,7 @@ def test_unknown_runtime(project: Path, capsys: pytest.CaptureFixture[str]) -> N
     out, err = capsys.readouterr()
     assert code == 2
     assert "unknown runtime 'nope'" in err
-    assert "installed runtimes: core" in err
+    assert "installed runtimes: cloud, core" in err
     assert out == ""
 
 

@@ -212,3 +212,42 @@ def test_artifact_freshness(tmp_path: Path) -> None:
     os.utime(project_dir / "models" / "sub" / "b.sql", (past, past))
     (project_dir / "models" / "a.sql").unlink()  # removing a file changes its folder
     assert artifact_freshness(artifact, project).newest_input == project_dir / "models"
+
+
+def test_two_definitions_with_one_op_name_keep_their_own_manifest(manifest: dict[str, Any],
+                                                                   tmp_path: Path) -> None:
+    import copy
+
+    from floe_dbt_dagster import build_dbt_asset_selection, floe_dbt_assets, loaded_manifest
+
+    other = copy.deepcopy(manifest)
+    other["nodes"]["model.shop.keyed"]["tags"] = ["daily"]
+    other["nodes"]["model.shop.keyed"]["config"]["tags"] = ["daily"]
+    built = []
+    for graph_manifest in (manifest, other):
+        @floe_dbt_assets(project_dir=tmp_path, manifest=graph_manifest, name="shop")
+        def shop() -> None: ...
+        built.append(shop)
+    first, second = built
+    assert first.op.name == second.op.name == "shop"
+    assert loaded_manifest(first).manifest is manifest  # type: ignore[union-attr]
+    assert loaded_manifest(second).manifest is other  # type: ignore[union-attr]
+    picked = {k.to_user_string() for k in build_dbt_asset_selection([first], "tag:daily")
+              .resolve(built[:1])}
+    assert picked == {"base"}
+    picked = {k.to_user_string() for k in build_dbt_asset_selection([second], "tag:daily")
+              .resolve(built[1:])}
+    assert picked == {"base", "custom/keyed"}
+
+
+def test_facades_are_bounded_and_reused(tmp_path: Path) -> None:
+    from floe_dbt_dagster import resource as resource_module
+
+    resources = [resource_module.DBTResource(project_dir=str(tmp_path / f"p{i}"))
+                 for i in range(resource_module.MAX_FACADES + 2)]
+    first = resources[0].facade
+    assert resources[0].facade is first
+    for item in resources[1:]:
+        _ = item.facade
+    assert len(resource_module._FACADES) <= resource_module.MAX_FACADES
+    assert resources[0].facade is not first  # dropped as least recently used, then rebuilt

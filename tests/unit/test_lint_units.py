@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from floe_dbt_core import lint_cache
-from floe_dbt_core.dialects import ADAPTER_DIALECTS, dialect_for_adapter
+from floe_dbt_core.lint import cache as lint_cache
+from floe_dbt_core.lint.dialects import ADAPTER_DIALECTS, dialect_for_adapter
 
 from floe_dbt_hooks.cli.progress import lint_report
 from floe_dbt_hooks.errors import DBTLintError

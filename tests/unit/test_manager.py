@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+import os
+import subprocess
 import sys
 from collections.abc import Generator, Iterator
 from pathlib import Path
@@ -195,14 +197,25 @@ def test_builtins_registered_with_origins() -> None:
 
 
 def test_builtin_core_runtime_info_is_cheap_and_available() -> None:
-    dbt_loaded_before = "dbt" in sys.modules
     pm = create_plugin_manager(autoload=False)
     infos = {info.name: info for info in pm.hook.dbt_runtime_info()}
     assert infos["core"].plugin == "floe_dbt_core"
     assert infos["core"].available is True
     assert "duckdb" in infos["core"].adapters
-    if not dbt_loaded_before:  # discovery and runtime info never import dbt
-        assert "dbt" not in sys.modules
+
+
+def test_discovery_and_runtime_info_never_import_dbt_or_sqlfluff() -> None:
+    """Checked in a fresh interpreter: earlier tests in this one may have imported dbt already."""
+    code = (
+        "import sys\n"
+        "from floe_dbt_hooks import create_plugin_manager\n"
+        "list(create_plugin_manager(autoload=False).hook.dbt_runtime_info())\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'dbt', 'sqlfluff'}))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
 
 
 def test_disable_blocks_builtin() -> None:
@@ -309,7 +322,7 @@ def test_unknown_runtime_lists_installed_runtimes() -> None:
         pm.hook.dbt_run(request=RunRequest(project_dir="/nowhere", runtime="nope"))
     assert "unknown runtime 'nope'" in info.value.message
     assert info.value.hint is not None
-    assert "installed runtimes: core, fake" in info.value.hint
+    assert "installed runtimes: cloud, core, fake" in info.value.hint
     assert fake.calls == []
     assert core_like.calls == []
 

@@ -9,11 +9,13 @@ import pytest
 
 from floe_dbt_hooks import secrets
 from floe_dbt_hooks.errors import DBTConfigurationError
+from floe_dbt_hooks.fsutil import walk_tree
 from floe_dbt_hooks.models import RunRequest
 from floe_dbt_hooks.project import (
     invocation_target_path,
     load_profile_target,
     load_project,
+    referenced_env_vars,
     render_env_vars,
     resolve_profiles_dir,
 )
@@ -407,3 +409,32 @@ def test_invocation_target_path_explicit_absolute(tmp_path: Path, isolate: bool)
     absolute = tmp_path / "elsewhere"
     request = RunRequest(project_dir=project.project_dir, target_path=absolute, isolate=isolate)
     assert invocation_target_path(project, request) == absolute
+
+
+# --- the project walker -------------------------------------------------------------------------
+
+
+def test_walk_tree_skips_vcs_and_bytecode_walks_hidden_and_ends_link_cycles(tmp_path: Path) -> None:
+    for name in ("a.sql", "sub/b.sql", "sub/.hidden/c.sql", "__pycache__/d.sql", ".git/e.sql"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("select 1\n")
+    (tmp_path / "sub" / "loop").symlink_to(tmp_path)
+    walked = [Path(e.path).relative_to(tmp_path).as_posix() for e in walk_tree(tmp_path)]
+    assert walked == ["a.sql", "sub", "sub/.hidden", "sub/.hidden/c.sql", "sub/b.sql", "sub/loop"]
+    assert list(walk_tree(tmp_path / "missing")) == []
+
+
+def test_referenced_env_vars_reads_linked_local_packages_and_rereads_edits(tmp_path: Path) -> None:
+    project_dir = _project(tmp_path / "p")
+    (project_dir / "models").mkdir()
+    (project_dir / "models" / "a.sql").write_text("select '{{ env_var(\"A\") }}'\n")
+    local = tmp_path / "local_pkg" / "models"
+    local.mkdir(parents=True)
+    (local / "b.sql").write_text("select '{{ env_var('B') }}'\n")
+    (project_dir / "dbt_packages").mkdir()
+    (project_dir / "dbt_packages" / "local_pkg").symlink_to(local.parent)
+    project = load_project(project_dir)
+    profile = load_profile_target(project, _profiles(tmp_path / "profiles").parent, None)
+    assert referenced_env_vars(project, profile) == {"A", "B"}
+    (project_dir / "models" / "a.sql").write_text("select '{{ env_var(\"C\") }}' -- edited\n")
+    assert referenced_env_vars(project, profile) == {"B", "C"}

@@ -39,8 +39,11 @@ SELECT_TAG = "floe_dbt/select"
 EXCLUDE_TAG = "floe_dbt/exclude"
 SELECTOR_TAG = "floe_dbt/selector"
 MANIFEST_TAG = "floe_dbt/manifest"
-_CONTEXTS: dict[str, AssetsContext] = {}
-"""Each multi-asset's context by op name, for :func:`build_dbt_asset_selection`."""
+ASSETS_KEY = "floe_dbt/assets"
+"""Asset spec metadata holding the definition's :class:`AssetsContext` (graph and manifest), as
+dagster-dbt keeps its manifest under ``dagster_dbt/manifest``: it travels with the definition and
+its subsets, so two definitions with the same op name never see each other's. The op tags (select,
+exclude, manifest path) are the strings-only fallback for definitions built elsewhere."""
 
 
 def floe_dbt_assets(
@@ -87,14 +90,15 @@ def floe_dbt_assets(
     graph = DBTGraph(loaded.manifest, resource.resolved_project_dir)
     translator = translator or DBTTranslator()
     selected = graph.select(select, exclude)
+    context = AssetsContext(graph=graph, loaded=loaded, select=tuple(_words(select)),
+                            exclude=tuple(_words(exclude)))
     asset_ids = [uid for uid in graph.asset_ids() if uid in selected]
-    specs = [translator.get_asset_spec(graph, uid) for uid in asset_ids]
+    specs = [translator.get_asset_spec(graph, uid).merge_attributes(metadata={ASSETS_KEY: context})
+             for uid in asset_ids]
     keys = {uid: spec.key for uid, spec in zip(asset_ids, specs, strict=True)}
     _check_unique(keys)
     check_specs = [spec for spec in (translator.get_check_spec(graph, t, keys)
                                      for t in graph.test_ids() if t in selected) if spec]
-    context = AssetsContext(graph=graph, loaded=loaded, select=tuple(_words(select)),
-                            exclude=tuple(_words(exclude)))
     tags = {
         SELECT_TAG: " ".join(context.select), MANIFEST_TAG: str(loaded.path),
         **({EXCLUDE_TAG: " ".join(context.exclude)} if context.exclude else {}),
@@ -120,7 +124,6 @@ def floe_dbt_assets(
         # annotations (``from __future__ import annotations``) so those modules work too.
         with contextlib.suppress(NameError, TypeError, SyntaxError):
             compute.__signature__ = inspect.signature(fn, eval_str=True)  # type: ignore[attr-defined]
-        _CONTEXTS[name or fn.__name__] = context
         return multi_asset(
             name=name or fn.__name__, specs=specs, check_specs=check_specs, can_subset=True,
             op_tags=tags, required_resource_keys=required_resource_keys,
@@ -158,7 +161,7 @@ def _check_unique(keys: Mapping[str, AssetKey]) -> None:
 def loaded_manifest(assets: AssetsDefinition) -> LoadedManifest | None:
     """How the manifest behind ``assets`` was obtained (compiled by which runtime, or reused, and
     how long it took); None for assets not built by :func:`floe_dbt_assets` in this process."""
-    known = _CONTEXTS.get(assets.op.name)
+    known = _carried(assets)
     return known.loaded if known is not None else None
 
 
@@ -196,8 +199,16 @@ def build_dbt_asset_selection(
     return AssetSelection.assets(*keys) | AssetSelection.checks(*check_keys)
 
 
+def _carried(assets_def: AssetsDefinition) -> AssetsContext | None:
+    for spec in assets_def.specs:
+        known = spec.metadata.get(ASSETS_KEY)
+        if isinstance(known, AssetsContext):
+            return known
+    return None
+
+
 def _context_of(assets_def: AssetsDefinition) -> AssetsContext:
-    known = _CONTEXTS.get(assets_def.op.name)
+    known = _carried(assets_def)
     if known is not None:
         return known
     manifest_path = assets_def.op.tags.get(MANIFEST_TAG)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections import OrderedDict
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,8 +36,11 @@ if TYPE_CHECKING:
     from floe_dbt_dagster.manifest import LoadedManifest
     from floe_dbt_dagster.stream import DBTStream, EventRouter
 
-_FACADES: dict[str, tuple[DBTFacade, EventRouter]] = {}
+_FACADES: OrderedDict[str, tuple[DBTFacade, EventRouter]] = OrderedDict()
 _FACADES_LOCK = threading.Lock()
+MAX_FACADES = 8
+"""Configurations kept, least recently used dropped first. A dropped facade still serves the
+streams holding it; the next call with its configuration builds a new one."""
 
 
 class DBTResource(ConfigurableResource):  # type: ignore[type-arg]
@@ -101,13 +105,17 @@ class DBTResource(ConfigurableResource):  # type: ignore[type-arg]
         )
         with _FACADES_LOCK:
             shared = _FACADES.get(key)
-            if shared is None:
+            if shared is not None:
+                _FACADES.move_to_end(key)
+            else:
                 router = EventRouter()
                 options: dict[str, Any] = {"config": self.floe_config(), "plugins": [router]}
                 if self.autoload_plugins is not None:
                     options["autoload"] = self.autoload_plugins
                 shared = (DBTFacade(isolate=self.isolate, **options), router)
                 _FACADES[key] = shared
+                while len(_FACADES) > MAX_FACADES:
+                    _FACADES.popitem(last=False)
             return shared
 
     @property

@@ -25,7 +25,6 @@ tests fail the step through Dagster's blocking checks.
 
 from __future__ import annotations
 
-import contextlib
 import contextvars
 import queue
 import re
@@ -303,14 +302,9 @@ class DBTStream:
         self._raise_for(result, problems)
 
     def _cancel(self, pm: Any, invocation_id: str, worker: threading.Thread) -> None:
-        """The step is being stopped: stop the engine if its runtime can be cancelled."""
-        if not worker.is_alive():
-            return
-        for plugin in pm.get_plugins():
-            cancel = getattr(plugin, "cancel", None)
-            if callable(cancel):
-                with contextlib.suppress(Exception):
-                    cancel(invocation_id)
+        """The step is being stopped: ask the runtime serving the invocation to stop it."""
+        if worker.is_alive():
+            pm.hook.dbt_cancel(invocation_id=invocation_id)
 
     def _fallback_metadata(self) -> dict[str, Any]:
         if not self.declined:

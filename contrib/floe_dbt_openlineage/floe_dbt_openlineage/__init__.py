@@ -36,7 +36,6 @@ if TYPE_CHECKING:
 
 __version__ = "0.1.0"
 
-LINEAGE_COMMANDS = frozenset({"compile", "run", "test", "build", "seed", "snapshot"})
 """Commands that get lineage; ``docs generate`` moves no data and gets none."""
 CONFIG_FILE = "openlineage.yml"
 
@@ -99,7 +98,9 @@ class OpenLineagePlugin:
 
     def _observe(self, request: InvocationRequest, command: str) -> Generator[None, Any, Any]:
         settings = self.settings
-        if settings is None or command not in LINEAGE_COMMANDS:
+        from floe_dbt_hooks.models import NODE_COMMANDS
+
+        if settings is None or command not in ("compile", *NODE_COMMANDS):
             return (yield)
         try:
             from floe_dbt_openlineage.lineage import InvocationLineage

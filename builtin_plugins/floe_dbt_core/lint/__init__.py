@@ -17,27 +17,32 @@ One call of :func:`lint`:
 The jinja templater (with dbt's builtins and the project's macros) is the default; a project whose
 SQLFluff config says ``templater = dbt`` gets sqlfluff-templater-dbt, run in this process under the
 dbt-core runtime's lock (it drives dbt-core, whose state is global).
+
+Its parts: ``files`` (which model files), ``select`` (``dbt ls`` for selections only dbt resolves),
+``config`` (SQLFluff's config and its checks), ``dialects``, ``engine`` (SQLFluff runs, here or in
+worker processes) and ``cache``. None imports SQLFluff or dbt at module level.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 
-from floe_dbt_core import lint_cache, lint_config, lint_files
-from floe_dbt_core.dialects import ADAPTER_DIALECTS, dialect_for_adapter
-from floe_dbt_core.lint_engine import FileOutcome, FileTask, lint_parallel, lint_texts
+from floe_dbt_core.lint import cache as lint_cache
+from floe_dbt_core.lint import config as lint_config
+from floe_dbt_core.lint import files as lint_files
+from floe_dbt_core.lint.dialects import ADAPTER_DIALECTS, dialect_for_adapter
+from floe_dbt_core.lint.engine import FileOutcome, FileTask, lint_parallel, lint_texts
 from floe_dbt_hooks.errors import DBTLintError
-from floe_dbt_hooks.fsutil import atomic_write_text
+from floe_dbt_hooks.fsutil import atomic_write_text, walk_tree
 from floe_dbt_hooks.models import LintRequest, LintResult, LintViolation
 from floe_dbt_hooks.project import DBTProject, ProfileTarget, load_profile_target, load_project
 
@@ -51,6 +56,8 @@ MIN_FILES_PER_PROCESS = 40
 files per worker, linting in this process is faster."""
 _LINT_LOCK = threading.Lock()
 """SQLFluff keeps process-wide config caches; lints in one process run one at a time."""
+
+_T = TypeVar("_T")
 
 
 @attrs.frozen
@@ -89,12 +96,8 @@ def _defaults(project: DBTProject, profile: ProfileTarget, request: LintRequest)
 
 
 def _nested_dirs(roots: Sequence[Path]) -> list[Path]:
-    found: list[Path] = []
-    for root in roots:
-        for folder, dirs, _ in os.walk(root):
-            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-            found.append(Path(folder))
-    return found
+    return [folder for root in roots if root.is_dir()
+            for folder in (root, *(Path(e.path) for e in walk_tree(root) if e.is_dir()))]
 
 
 def _where(project: DBTProject, settings: lint_config.LintSettings) -> Path:
@@ -180,17 +183,16 @@ def _ignored_by_sqlfluff(plan: _Plan, config: FluffConfig) -> set[Path]:
     return every - kept
 
 
-@contextlib.contextmanager
-def _engine_context(plan: _Plan) -> Iterator[None]:
+def _in_engine_context(plan: _Plan, work: Callable[[], _T]) -> _T:
     """The dbt templater drives dbt-core in this process: hold the runtime's lock, run from the
     project folder. The jinja templater needs nothing."""
     if plan.templater != "dbt":
-        yield
-        return
-    from floe_dbt_core.invoke import _DBT_LOCK, _working_directory
+        return work()
+    from floe_dbt_core.invoke import _DBT_LOCK
+    from floe_dbt_hooks.runtime.workdir import run_in_directory
 
-    with _DBT_LOCK, _working_directory(plan.project.project_dir):
-        yield
+    with _DBT_LOCK:
+        return run_in_directory(plan.project.project_dir, work)
 
 
 def _processes(plan: _Plan, config: FluffConfig, settings: Mapping[str, Any], count: int) -> int:
@@ -213,8 +215,7 @@ def _run(plan: _Plan, tasks: Sequence[FileTask], fix: bool, processes: int,
         return []
     if processes > 1:
         return lint_parallel(plan.settings, tasks, fix, processes, timeout)
-    with _engine_context(plan):
-        return lint_texts(plan.settings, tasks, fix)
+    return _in_engine_context(plan, lambda: lint_texts(plan.settings, tasks, fix))
 
 
 def _write_fix(plan: _Plan, source: lint_files.SourceFile, text: str) -> None:

@@ -5,7 +5,7 @@ An entry is stored per model file under a key that covers everything SQLFluff's 
 * the engine: SQLFluff's version and every installed SQLFluff plugin (a templater, extra rules) with
   its version, the templater and, for the dbt templater, dbt-core's version;
 * the effective config of the file's folder (every section, project files and our defaults merged,
-  see :func:`floe_dbt_core.lint_config.config_digest`), which includes the dialect and the rules;
+  see :func:`floe_dbt_core.lint.config.config_digest`), which includes the dialect and the rules;
 * the file's path and the SHA-256 of its bytes (inline ``-- sqlfluff:`` directives are content);
 * what its rendering can read besides itself. For the jinja templater that is every file in the
   macro folders it loads (``load_macros_from_path``, ``library_path``, ``loader_search_path``): we
@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Iterable, Mapping
 from importlib import metadata
 from pathlib import Path
@@ -30,13 +29,12 @@ from typing import Any
 
 import attrs
 
-from floe_dbt_hooks.fsutil import atomic_write_text
+from floe_dbt_hooks.fsutil import atomic_write_text, walk_tree
 from floe_dbt_hooks.models import LintViolation
 from floe_dbt_hooks.runtime.locks import file_lock
 
 FORMAT = 1
 CACHE_FILE = "sqlfluff.json"
-_SKIP_DIRS = {".git", "__pycache__", "target", "logs"}
 
 
 def _digest(*parts: str) -> str:
@@ -63,11 +61,7 @@ def tree_digest(roots: Iterable[Path]) -> str:
     """SHA-256 over the path and bytes of every file under ``roots`` (files or folders)."""
     digest = hashlib.sha256()
     for root in sorted(set(roots)):
-        files = [root] if root.is_file() else []
-        if root.is_dir():
-            for folder, dirs, names in os.walk(root):
-                dirs[:] = sorted(d for d in dirs if d not in _SKIP_DIRS)
-                files += [Path(folder) / n for n in sorted(names)]
+        files = [root] if root.is_file() else [Path(e.path) for e in walk_tree(root) if not e.is_dir()]
         for file in files:
             try:
                 data = file.read_bytes()

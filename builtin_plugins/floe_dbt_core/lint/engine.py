@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from floe_dbt_core.lint_config import LintSettings, build_config, child_config
+from floe_dbt_core.lint.config import LintSettings, build_config, child_config
 from floe_dbt_hooks.models import LintViolation, Severity
 
 if TYPE_CHECKING:
@@ -129,7 +129,7 @@ def lint_texts(settings: LintSettings, tasks: Sequence[FileTask], fix: bool) -> 
 
 
 def _worker(settings: LintSettings, tasks: Sequence[FileTask], fix: bool) -> list[FileOutcome]:
-    from floe_dbt_core.lint_config import clear_sqlfluff_caches
+    from floe_dbt_core.lint.config import clear_sqlfluff_caches
 
     clear_sqlfluff_caches()
     return lint_texts(settings, tasks, fix)

@@ -1,12 +1,12 @@
-"""The ``dagster-defs-50`` benchmark: how long loading Dagster definitions for a dbt project takes,
+"""The ``dagster-defs-50`` case: how long loading Dagster definitions for a dbt project takes,
 floe_dbt_dagster against dagster-dbt, in the same run.
 
-On a generated 50-model project (``generate_project``, layered: one seed, 50 models, 51 tests),
-each sample is a fresh Python process, as a Dagster code server would be, that imports the
-integration and builds ``Definitions`` with one multi-asset for the whole project (51 assets, 51
-checks), then resolves the asset graph. The time reported is measured inside that process from
-before the integration's import to the resolved graph (interpreter start-up excluded; the
-process's whole wall time is in the details).
+On a generated 50-model project (layered: one seed, 50 models, 51 tests), each sample is a fresh
+Python process, as a Dagster code server would be, that imports the integration and builds
+``Definitions`` with one multi-asset for the whole project (51 assets, 51 checks), then resolves
+the asset graph. The time reported is measured inside that process from before the integration's
+import to the resolved graph (interpreter start-up excluded; the process's whole wall time is in
+the details).
 
 * ``floe fusion``: ``@floe_dbt_assets`` with ``DBTResource(runtime="fusion")``: Fusion compiles
   the project (no manifest on disk beforehand: ``target/`` is deleted before every sample);
@@ -24,29 +24,31 @@ dagster-dbt is installed only for this comparison, into ``.venv-dagster-dbt`` (c
 use: a virtual environment that sees the dev venv's packages through a ``.pth`` file, plus
 ``dagster-dbt==0.29.27``, the release matching the pinned dagster, and what it needs beyond the
 dev venv); the floe rows run on the dev venv, which does not have dagster-dbt.
-
-    .venv/bin/python benchmarks/dagster_defs.py [--repeat R] [--warmup N]
-    .venv/bin/python benchmarks/run.py --only dagster-defs-50
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
 import shutil
-import statistics
-import subprocess
-import sys
 import sysconfig
-import time
 import venv
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
+from benchmarks.runner import (
+    ROOT,
+    Options,
+    Row,
+    Summary,
+    child_env,
+    generated_project,
+    last_json,
+    log,
+    row,
+    run_proc,
+    summary,
+    tool,
+)
+
 MODELS = 50
 DAGSTER_DBT = "dagster-dbt==0.29.27"
 REFERENCE_VENV = ROOT / ".venv-dagster-dbt"
@@ -90,51 +92,7 @@ print(json.dumps({"load": done - started, "defs": done - imported,
                   "checks": len(list(project_assets.check_specs)), **extra}))
 """
 
-
-def ensure_reference_venv(log: Callable[[str], None]) -> Path:
-    """``.venv-dagster-dbt``: the dev venv's packages (via .pth) plus dagster-dbt, pinned."""
-    python = REFERENCE_VENV / "bin" / "python"
-    stamp = REFERENCE_VENV / ".floe-bench-stamp"
-    if python.exists() and stamp.is_file() and stamp.read_text() == DAGSTER_DBT:
-        return python
-    log(f"  creating {REFERENCE_VENV} with {DAGSTER_DBT} (once)")
-    venv.EnvBuilder(with_pip=True, clear=True).create(REFERENCE_VENV)
-    purelib = Path(sysconfig.get_paths()["purelib"])
-    site = Path(subprocess.run(
-        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        check=True, capture_output=True, text=True, timeout=120).stdout.strip())
-    (site / "floe-dev-venv.pth").write_text(f"{purelib}\n")
-    subprocess.run([str(python), "-m", "pip", "install", "--disable-pip-version-check", "-q",
-                    "-c", str(ROOT / "constraints.txt"), DAGSTER_DBT],
-                   check=True, timeout=1800)
-    stamp.write_text(DAGSTER_DBT)
-    return python
-
-
-def _child_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["DO_NOT_TRACK"] = "1"
-    env.pop("DAGSTER_HOME", None)
-    for name in ("DBT_PROFILES_DIR", "DBT_PROJECT_DIR", "DBT_TARGET", "DBT_TARGET_PATH"):
-        env.pop(name, None)
-    return env
-
-
-def measure(python: Path, mode: str, project: Path, dbt: Path, timeout: float) -> dict[str, Any]:
-    started = time.perf_counter()
-    done = subprocess.run([str(python), "-c", CHILD, mode, str(project), str(dbt)],
-                          capture_output=True, text=True, timeout=timeout, env=_child_env(),
-                          cwd=project, check=False, start_new_session=True)
-    wall = time.perf_counter() - started
-    if done.returncode != 0:
-        tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-20:])
-        raise RuntimeError(f"{mode} failed (exit {done.returncode}):\n{tail}")
-    data: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    data["wall"] = wall
-    return data
-
-
-CASES: dict[str, tuple[str, bool]] = {
+SAMPLES: dict[str, tuple[str, bool]] = {
     # name: (child mode, delete target/ before each sample)
     "floe fusion": ("floe-fusion", True),
     "floe core, fresh manifest": ("floe-core", False),
@@ -144,44 +102,64 @@ CASES: dict[str, tuple[str, bool]] = {
 }
 
 
-def run_cases(project: Path, repeat: int, warmup: int, timeout: float,
-              log: Callable[[str], None]) -> dict[str, list[dict[str, Any]]]:
-    reference = ensure_reference_venv(log)
-    ours = ROOT / ".venv" / "bin" / "python"
-    if not ours.exists():
-        ours = Path(sys.executable)
-    dbt = ours.parent / "dbt"
-    samples: dict[str, list[dict[str, Any]]] = {name: [] for name in CASES}
-    for index in range(warmup + repeat):
-        for name, (mode, cold) in CASES.items():  # interleaved: same conditions for all
+def ensure_reference_venv(opts: Options) -> Path:
+    """``.venv-dagster-dbt``: the dev venv's packages (via .pth) plus dagster-dbt, pinned."""
+    python = REFERENCE_VENV / "bin" / "python"
+    stamp = REFERENCE_VENV / ".floe-bench-stamp"
+    if python.exists() and stamp.is_file() and stamp.read_text() == DAGSTER_DBT:
+        return python
+    log(f"  creating {REFERENCE_VENV} with {DAGSTER_DBT} (once)")
+    venv.EnvBuilder(with_pip=True, clear=True).create(REFERENCE_VENV)
+    purelib = Path(sysconfig.get_paths()["purelib"])
+    site = Path(run_proc(
+        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        cwd=ROOT, timeout=120).stdout.strip())
+    (site / "floe-dev-venv.pth").write_text(f"{purelib}\n")
+    run_proc([python, "-m", "pip", "install", "--disable-pip-version-check", "-q",
+              "-c", ROOT / "constraints.txt", DAGSTER_DBT], cwd=ROOT, timeout=1800)
+    stamp.write_text(DAGSTER_DBT)
+    return python
+
+
+def measure(python: Path, mode: str, project: Path, dbt: Path, opts: Options) -> dict[str, Any]:
+    """One fresh process loading the definitions ``mode`` describes; its JSON plus the wall time."""
+    env = child_env()
+    env.pop("DAGSTER_HOME", None)
+    done = run_proc([python, "-c", CHILD, mode, project, dbt], cwd=project, timeout=opts.timeout,
+                    env=env)
+    return {**last_json(done.stdout), "wall": done.wall}
+
+
+def run_samples(project: Path, opts: Options) -> dict[str, list[dict[str, Any]]]:
+    """Warm-up plus measured rounds of every SAMPLES entry, interleaved: same conditions for all."""
+    reference = ensure_reference_venv(opts)
+    ours, dbt = tool("python"), tool("dbt")
+    samples: dict[str, list[dict[str, Any]]] = {name: [] for name in SAMPLES}
+    for index in range(opts.warmup + opts.repeat):
+        for name, (mode, cold) in SAMPLES.items():
             if cold:
                 shutil.rmtree(project / "target", ignore_errors=True)
             elif mode == "dagster-dbt" and not (project / "target" / "manifest.json").is_file():
-                measure(reference, "dagster-dbt-parse", project, dbt, timeout)
+                measure(reference, "dagster-dbt-parse", project, dbt, opts)
             python = reference if mode.startswith("dagster-dbt") else ours
-            data = measure(python, mode, project, dbt, timeout)
+            data = measure(python, mode, project, dbt, opts)
             if mode == "floe-core" and not cold and data.get("how") != "reused":
-                data = measure(python, mode, project, dbt, timeout)  # first one wrote it
-            tag = " (warm-up)" if index < warmup else ""
+                data = measure(python, mode, project, dbt, opts)  # the first one wrote it
+            tag = " (warm-up)" if index < opts.warmup else ""
             log(f"  dagster-defs-50: {name}: {data['load']:.3f} s in process, "
                 f"{data['wall']:.3f} s wall, {data['assets']} assets, {data['checks']} checks"
                 + (f", manifest {data['how']}" if "how" in data else "") + tag)
-            if index >= warmup:
+            if index >= opts.warmup:
                 samples[name].append(data)
     return samples
 
 
-def case_dagster_defs(opts: argparse.Namespace, *, summary: Callable[..., dict[str, Any]],
-                      row: Callable[..., dict[str, Any]], log: Callable[[str], None],
-                      generated: Path, generate: Callable[..., Path]) -> list[dict[str, Any]]:
-    """The rows ``run.py`` prints: each floe way against its dagster-dbt counterpart."""
-    project = generated / "dagster-defs-50"
-    if project.exists():
-        shutil.rmtree(project)
-    generate(project, MODELS, "layered", True)
-    samples = run_cases(project, opts.repeat, opts.warmup, opts.timeout, log)
+def case_dagster_defs(opts: Options) -> list[Row]:
+    """Loading Dagster Definitions: floe_dbt_dagster against dagster-dbt, fresh process each."""
+    project = generated_project("dagster-defs-50", MODELS)
+    samples = run_samples(project, opts)
 
-    def load(name: str) -> dict[str, Any]:
+    def load(name: str) -> Summary:
         return summary([s["load"] for s in samples[name]])
 
     def details(name: str) -> dict[str, Any]:
@@ -204,33 +182,3 @@ def case_dagster_defs(opts: argparse.Namespace, *, summary: Callable[..., dict[s
             load(parse), "-", None, reference_name="(dagster-dbt parse + @dbt_assets)",
             details={"floe": details("floe core, no manifest"), "reference": details(parse)}),
     ]
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--warmup", type=int, default=1)
-    parser.add_argument("--timeout", type=float, default=600)
-    opts = parser.parse_args(argv)
-    sys.path.insert(0, str(HERE))
-    import generate_project
-
-    def log(message: str) -> None:
-        print(message, file=sys.stderr, flush=True)
-
-    project = HERE / "generated" / "dagster-defs-50"
-    if project.exists():
-        shutil.rmtree(project)
-    generate_project.generate(project, MODELS, "layered", True)
-    samples = run_cases(project, opts.repeat, opts.warmup, opts.timeout, log)
-    print(f"{'case':45} | {'load (in process)':>17} | {'process wall':>12} | assets | checks")
-    for name, rows in samples.items():
-        load = statistics.median(s["load"] for s in rows)
-        wall = statistics.median(s["wall"] for s in rows)
-        print(f"{name:45} | {load:15.3f} s | {wall:10.3f} s | {rows[0]['assets']:6} | "
-              f"{rows[0]['checks']:6}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

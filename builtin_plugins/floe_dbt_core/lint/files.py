@@ -17,6 +17,7 @@ from pathlib import Path
 
 import attrs
 
+from floe_dbt_hooks.fsutil import walk_tree
 from floe_dbt_hooks.models import LintRequest
 from floe_dbt_hooks.project import DBTProject, ProfileTarget
 
@@ -54,10 +55,9 @@ def _all_sql(roots: Iterable[Path]) -> list[Path]:
     for root in roots:
         if root.is_file() and root.suffix == SQL_SUFFIX:
             found.append(root)
-        elif root.is_dir():
-            for folder, dirs, names in os.walk(root):
-                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-                found += [Path(folder) / n for n in sorted(names) if n.endswith(SQL_SUFFIX)]
+        else:
+            found += [Path(e.path) for e in walk_tree(root)
+                      if e.name.endswith(SQL_SUFFIX) and not e.is_dir()]
     return found
 
 
@@ -83,7 +83,7 @@ def _resolve_simple(project: DBTProject, roots: tuple[Path, ...], tokens: Iterab
 def _resolve_with_dbt(request: LintRequest, project: DBTProject, profile: ProfileTarget,
                       roots: tuple[Path, ...]) -> list[Path]:
     """The model files ``dbt ls`` selects for the request's selection."""
-    from floe_dbt_core.lint_select import dbt_list_paths
+    from floe_dbt_core.lint.select import dbt_list_paths
 
     listed = dbt_list_paths(request, project, profile)
     return [p for p in (project.project_dir / rel for rel in listed)

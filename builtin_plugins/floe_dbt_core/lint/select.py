@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import attrs
 
-from floe_dbt_core.events import CallbackBridge
-from floe_dbt_core.invoke import _DBT_LOCK, _QUIET, _working_directory
+from floe_dbt_core.events import CoreCallback
+from floe_dbt_core.invoke import _DBT_LOCK, _QUIET
 from floe_dbt_core.results import error_from_dbt
 from floe_dbt_hooks.errors import FloeDBTError
 from floe_dbt_hooks.models import LintRequest
 from floe_dbt_hooks.project import DBTProject, ProfileTarget
+from floe_dbt_hooks.runtime.events import EventParser
 from floe_dbt_hooks.runtime.flags import request_flags
+from floe_dbt_hooks.runtime.workdir import run_in_directory
 
 
 def dbt_list_paths(request: LintRequest, project: DBTProject,
@@ -26,13 +28,13 @@ def dbt_list_paths(request: LintRequest, project: DBTProject,
     target_path = project.target_path / "floe" / "lint-select"
     listing = attrs.evolve(request, target_path=target_path)
     flags = request_flags(listing, "ls", project, profile, target_path)
-    bridge = CallbackBridge(request.invocation_id, "core", lambda event: None)
-    with _DBT_LOCK, _working_directory(project.project_dir):
-        outcome = dbtRunner(callbacks=[bridge]).invoke(
-            ["ls", "--resource-type", "model", "--output", "path", *flags, *_QUIET]
-        )
+    callback = CoreCallback(EventParser(request.invocation_id, "core", lambda event: None))
+    argv = ["ls", "--resource-type", "model", "--output", "path", *flags, *_QUIET]
+    with _DBT_LOCK:
+        outcome = run_in_directory(project.project_dir,
+                                   lambda: dbtRunner(callbacks=[callback]).invoke(argv))
     if not outcome.success or not isinstance(outcome.result, list):
-        error = error_from_dbt(outcome.exception, bridge.errors, project.project_file)
+        error = error_from_dbt(outcome.exception, callback.parser.errors(), project.project_file)
         raise _as_lint_error(error)
     return [str(path) for path in outcome.result]
 

@@ -1,0 +1,46 @@
+"""The registry of benchmark cases, in the order a full run takes them, and of the functions a
+case runs inside a fresh Python process (``run.py _child MODE KWARGS_JSON``).
+
+A case is a function of the :class:`~benchmarks.runner.Options` returning table rows; its
+docstring's first line is what ``--list`` prints. One module per group of cases.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from benchmarks.cases import build, compare, dagster, fusion, lint, manifest, observability, startup, warm
+from benchmarks.runner import Options, Row
+
+Case = Callable[[Options], list[Row]]
+
+CASES: dict[str, Case] = {
+    "import": startup.case_import,
+    "build-example": build.case_build_example,
+    "build-50": build.case_build_50,
+    "manifest-10mb": manifest.case_manifest,
+    "warm-one-model-500": warm.case_warm,
+    "lint-50": lint.case_lint,
+    "fusion-compile-50": fusion.case_fusion_compile,
+    "fusion-vs-core-compile-50": fusion.case_fusion_vs_core,
+    "fallback-decision": fusion.case_fallback,
+    "observability-example": observability.case_observability,
+    "compare-50": compare.case_compare,
+    "dagster-defs-50": dagster.case_dagster_defs,
+}
+
+CHILDREN: dict[str, Callable[..., dict[str, Any]]] = {
+    "manifest": manifest.child_manifest,
+    "warm": warm.child_warm,
+    "breakdown": warm.child_breakdown,
+    "fusion-compile": fusion.child_fusion_compile,
+    "fallback": fusion.child_fallback,
+    "observe": observability.child_observe,
+}
+
+
+def describe(name: str) -> str:
+    """The first line of the case's docstring."""
+    doc = (CASES[name].__doc__ or "").strip()
+    return doc.splitlines()[0] if doc else ""

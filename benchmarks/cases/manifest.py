@@ -1,0 +1,138 @@
+"""The ``manifest-10mb`` case: floe's cached ``load_artifact`` against ``json.load``, each in a
+fresh process, on a real dbt manifest blown up to at least 10 MiB."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks.runner import (
+    GENERATED,
+    ROOT,
+    Options,
+    Row,
+    fmt,
+    fresh_dir,
+    generated_project,
+    log,
+    rotated,
+    row,
+    run_child,
+    run_proc,
+    summary,
+    tool,
+)
+
+MANIFEST_BYTES = 10 * 1024 * 1024
+MODES = ("floe", "json", "json-nogc")
+
+
+def make_big_manifest(opts: Options) -> Path:
+    """A real dbt manifest (a parsed 200-model project) with its model and test nodes replicated
+    under new unique_ids until the file is at least 10 MiB."""
+    source = generated_project("manifest-source", 200)
+    run_proc([tool("dbt"), "parse", "--profiles-dir", "."], cwd=source, timeout=opts.timeout)
+    manifest = json.loads((source / "target" / "manifest.json").read_text())
+    originals = {uid: node for uid, node in manifest["nodes"].items()
+                 if node.get("resource_type") in ("model", "test")}
+    parent_map: dict[str, list[str]] = manifest.setdefault("parent_map", {})
+    child_map: dict[str, list[str]] = manifest.setdefault("child_map", {})
+    copies = 0
+    text = json.dumps(manifest)
+    while len(text.encode()) < MANIFEST_BYTES:
+        copies += 1
+        suffix = f"_r{copies}"
+        mapping = {uid: uid + suffix for uid in originals}
+        for uid, node in originals.items():
+            new = json.loads(json.dumps(node))
+            new_uid = mapping[uid]
+            new["unique_id"] = new_uid
+            new["name"] = node["name"] + suffix
+            if "alias" in new:
+                new["alias"] = (node.get("alias") or node["name"]) + suffix
+            new["fqn"] = [*node.get("fqn", [])[:-1], new["name"]]
+            deps = new.get("depends_on") or {}
+            deps["nodes"] = [mapping.get(p, p) for p in deps.get("nodes", [])]
+            if new.get("attached_node"):
+                new["attached_node"] = mapping.get(new["attached_node"], new["attached_node"])
+            manifest["nodes"][new_uid] = new
+            parents = [mapping.get(p, p) for p in parent_map.get(uid, [])]
+            parent_map[new_uid] = parents
+            child_map[new_uid] = [mapping.get(c, c) for c in child_map.get(uid, [])]
+            for parent in parent_map.get(uid, []):
+                if parent not in mapping:  # a parent outside the replicated set (the seed)
+                    child_map.setdefault(parent, []).append(new_uid)
+        text = json.dumps(manifest)
+    out = GENERATED / "manifest-10mb" / "manifest.json"
+    fresh_dir(out.parent).mkdir()
+    out.write_bytes(text.encode())
+    log(f"  manifest-10mb: {out} is {out.stat().st_size / 1e6:.2f} MB "
+        f"({len(manifest['nodes'])} nodes, {copies} replicas of {len(originals)} model/test nodes)")
+    return out
+
+
+def case_manifest(opts: Options) -> list[Row]:
+    """load_artifact cold and cached on a >= 10 MiB manifest, against json.load."""
+    path = make_big_manifest(opts)
+    samples: dict[str, list[float]] = {
+        name: [] for name in ("cold", "cached", "cached_mean", "json", "json-nogc")}
+    for i in range(opts.warmup + opts.repeat):
+        for mode in rotated(MODES, i):
+            data = run_child("manifest", cwd=ROOT, timeout=opts.timeout, mode=mode,
+                             path=str(path))
+            if i < opts.warmup:
+                continue
+            if mode == "floe":
+                for key in ("cold", "cached", "cached_mean"):
+                    samples[key].append(data[key])
+            else:
+                samples[mode].append(data["json_load"])
+    cold_s, plain_s, cached_s = (summary(samples["cold"]), summary(samples["json"]),
+                                 summary(samples["cached"]))
+    cached_mean = statistics.median(samples["cached_mean"])
+    log(f"  manifest-10mb: load_artifact cold {fmt(cold_s['median'], 'ms')}, json.load "
+        f"{fmt(plain_s['median'], 'ms')}, cached second call {fmt(cached_s['median'], 'us')} "
+        f"(mean of 1000 more: {fmt(cached_mean, 'us')}); json.load with the garbage collector "
+        f"off during the call: {fmt(statistics.median(samples['json-nogc']), 'ms')}")
+    return [
+        row("manifest-10mb cold", "ms", cold_s, plain_s, "< 30 ms", cold_s["median"] < 0.030,
+            reference_name="(json.load)", details={
+                "path": str(path), "bytes": path.stat().st_size,
+                "json_load_gc_disabled": summary(samples["json-nogc"])}),
+        row("manifest-10mb cached", "us", cached_s, None, "< 1 ms", cached_s["median"] < 0.001,
+            details={"mean_of_1000_more_calls": cached_mean}),
+    ]
+
+
+def child_manifest(mode: str, path: str) -> dict[str, Any]:
+    """In the child: time ``json.load`` (``json``, ``json-nogc``: collector off during the call)
+    or floe's ``load_artifact`` cold, cached, and the mean of 1000 more cached calls."""
+    if mode in ("json", "json-nogc"):
+        import gc
+
+        started = time.perf_counter()
+        if mode == "json-nogc":
+            gc.disable()
+        with open(path, "rb") as handle:
+            data = json.load(handle)
+        gc.enable()
+        elapsed = time.perf_counter() - started
+        assert "metadata" in data
+        return {"json_load": elapsed}
+    from floe_dbt_hooks.artifacts import load_artifact
+
+    started = time.perf_counter()
+    first = load_artifact(path)
+    cold = time.perf_counter() - started
+    started = time.perf_counter()
+    second = load_artifact(path)
+    cached = time.perf_counter() - started
+    assert second is first, "the second call was not served from the cache"
+    started = time.perf_counter()
+    for _ in range(1000):
+        load_artifact(path)
+    mean = (time.perf_counter() - started) / 1000
+    return {"cold": cold, "cached": cached, "cached_mean": mean, "nodes": len(first["nodes"])}

@@ -1,0 +1,140 @@
+"""The dbt Cloud runtime: a request addressed to ``cloud`` runs as a dbt Cloud job run.
+
+It serves ``dbt_run`` and ``dbt_compile`` by triggering the configured job with the request's
+dbt command (Admin API v2), ``dbt_cancel`` by cancelling the run it triggered, and
+``dbt_artifact_path`` by downloading a cloud invocation's artifacts. Not configured (no account, job
+or token) it declines through ``dbt_fallback`` before anything is sent; once a run is triggered it
+never declines.
+
+Only this module is imported at plugin discovery; the HTTP client loads on first use.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
+
+from floe_dbt_cloud import PLUGIN_NAME, RUNTIME_NAME
+from floe_dbt_hooks.plugin.markers import hookimpl
+from floe_dbt_hooks.runtime.base import RuntimePlugin
+
+if TYPE_CHECKING:
+    from floe_dbt_cloud.invocation import LiveRun
+    from floe_dbt_cloud.settings import CloudSettings
+    from floe_dbt_hooks.models import (
+        ArtifactRequest,
+        CompileRequest,
+        CompileResult,
+        DBTRunResult,
+        InvocationRequest,
+        InvocationResult,
+        RunRequest,
+        RuntimeInfo,
+    )
+
+API_VERSION = "admin-api-v2"
+_Result = TypeVar("_Result", bound="InvocationResult")
+
+
+class CloudRuntime(RuntimePlugin):
+    """Runs requests as dbt Cloud job runs; concurrent invocations are separate runs."""
+
+    runtime_name = RUNTIME_NAME
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._running: dict[str, LiveRun] = {}
+        self._lock = threading.Lock()
+
+    def cloud_settings(self) -> CloudSettings:
+        from floe_dbt_cloud.settings import load_settings
+
+        return load_settings(self.settings)
+
+    @hookimpl
+    def dbt_runtime_info(self) -> RuntimeInfo:
+        from floe_dbt_hooks.errors import FloeDBTError
+        from floe_dbt_hooks.models import RuntimeInfo
+
+        try:
+            settings = self.cloud_settings()
+            missing = settings.missing()
+            reason = f"not configured: {', '.join(missing)}" if missing else None
+            details = {"access_url": settings.access_url, "account_id": settings.account_id,
+                       "job_id": settings.job_id, "token_env": settings.token_env,
+                       "poll_interval": settings.poll_interval, "timeout": settings.timeout}
+        except FloeDBTError as exc:
+            reason, details = str(exc), {}
+        return RuntimeInfo(
+            name=self.runtime_name, plugin=PLUGIN_NAME, version=API_VERSION,
+            available=reason is None, reason=reason, supports_parallel_execution=True,
+            details={**details, "execution": "dbt Cloud job runs (steps_override per request)"},
+        )
+
+    @hookimpl
+    def dbt_compile(self, request: CompileRequest) -> CompileResult | None:
+        from floe_dbt_hooks.models import CompileResult
+
+        return self._serve(request, "compile", CompileResult)
+
+    @hookimpl
+    def dbt_run(self, request: RunRequest) -> DBTRunResult | None:
+        from floe_dbt_hooks.models import DBTRunResult
+
+        return self._serve(request, request.command, DBTRunResult)
+
+    @hookimpl
+    def dbt_cancel(self, invocation_id: str) -> bool | None:
+        """Cancel the dbt Cloud run serving ``invocation_id``; before the trigger has answered,
+        the run is cancelled as soon as it has an id."""
+        from floe_dbt_cloud.invocation import cancel_quietly
+
+        with self._lock:
+            live = self._running.get(invocation_id)
+        if live is None:
+            return None
+        live.cancelled.set()
+        cancel_quietly(live)
+        return True
+
+    @hookimpl
+    def dbt_artifact_path(self, request: ArtifactRequest) -> Path | None:
+        if self.config.runtime_for(request.runtime) != self.runtime_name:
+            return None
+        from floe_dbt_cloud.artifacts import artifact_path
+
+        settings = self.cloud_settings()
+        return artifact_path(request, settings) if not settings.missing() else None
+
+    def _serve(self, request: InvocationRequest, command: str,
+               result_cls: type[_Result]) -> _Result | None:
+        if not self.addressed(request):
+            return None
+        settings = self.cloud_settings()
+        missing = settings.missing()
+        if missing:
+            self.decline(
+                request, "not-configured", "FLOE-DBT-E003",
+                f"dbt Cloud is not configured: missing {', '.join(missing)}",
+                hint=f"set plugins.cloud.account_id and job_id in floe.yml and the token in "
+                     f"${settings.token_env}",
+            )
+            return None
+        from floe_dbt_cloud.client import CloudClient
+        from floe_dbt_cloud.invocation import LiveRun
+        from floe_dbt_cloud.runner import serve
+        from floe_dbt_hooks.project import load_project, prepare_target_path
+
+        project = load_project(request.project_dir)
+        with CloudClient(settings) as client:
+            live = LiveRun(client=client)
+            with self._lock:
+                self._running[request.invocation_id] = live
+            try:
+                return serve(request, command, result_cls, project=project,
+                             target_path=prepare_target_path(project, request),
+                             settings=settings, live=live, emit=self.emit)
+            finally:
+                with self._lock:
+                    self._running.pop(request.invocation_id, None)
