@@ -113,6 +113,7 @@ _SPARK_UNREACHABLE = (
     "connection refused",
     "application has been killed",
     "master removed our application",
+    "cannot call methods on a stopped sparkcontext",
     "unreachable",
     "timed out",
 )

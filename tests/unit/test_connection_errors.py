@@ -69,6 +69,16 @@ def test_unreachable_spark_master_names_the_parameter() -> None:
     assert "server_side_parameters.spark.master" in described[0]
 
 
+def test_dbt_s_own_text_for_a_killed_application_names_the_master() -> None:
+    """What dbt-core's exception says when Spark gave up on the master (the log4j lines with
+    "All masters are unresponsive" go to the JVM's stderr, not into the exception)."""
+    text = ("Runtime Error\n  An error occurred while calling o35.sql.\n  : java.lang."
+            "IllegalStateException: Cannot call methods on a stopped SparkContext.")
+    described = describe_connection_failure(text, SPARK)
+    assert described is not None
+    assert "10.1.2.3:7077" in described[0]
+
+
 def test_local_spark_and_sql_errors_are_not_connection_failures() -> None:
     local = {**SPARK, "server_side_parameters": {"spark.master": "local[*]"}}
     assert describe_connection_failure("Connection refused", local) is None
