@@ -235,9 +235,7 @@ def run_tests(extra: list[str]) -> int:
         if code != 0:
             return code
     workers = os.environ.get("FLOE_TEST_WORKERS", "2")
-    # loadgroup: tests marked xdist_group("spark") share one worker, whose JVM holds the one
-    # SparkSession dbt-spark's session method creates; the others are spread as usual.
-    return _run([str(_bin("pytest")), "-n", workers, "--dist", "loadgroup", *extra], env=env)
+    return _run([str(_bin("pytest")), "-n", workers, *extra], env=env)
 
 
 def main(argv: list[str]) -> int:

@@ -83,7 +83,6 @@ def test_compare_on_postgres_reports_fusion_declining(example_project: Path,
 
 
 @pytest.mark.spark
-@pytest.mark.xdist_group("spark")
 def test_spark_builds_compare_by_schema(tmp_path: Path, spark_cluster: SparkCluster,
                                         spark_process_dirs: tuple[Path, Path]) -> None:
     schema = unique_schema("cmp")

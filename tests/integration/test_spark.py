@@ -2,9 +2,10 @@
 executors in a standalone cluster's two workers, the example through the CLI in local[*] mode and on
 the cluster while a worker is killed, and an unreachable master.
 
-All tests share one xdist group: dbt-spark's session method keeps one SparkSession (one JVM) per
-process, so the in-process tests must run in the same worker, one after the other. CLI runs are
-their own processes with their own Derby metastore in the project folder."""
+dbt-spark's session method keeps one SparkSession (one JVM) per process, so the in-process tests of
+one xdist worker share it: each worker has its own Derby home and warehouse (Derby admits one JVM),
+and the cluster has room for both workers' applications beside a CLI run's. CLI runs are their own
+processes with their own Derby metastore in the project folder."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from tests.services.fixtures import spark_profile, unique_schema
 from tests.services.processes import free_port, kill_group, wait_until
 from tests.services.spark import SparkCluster, master_state, process_session, start_worker
 
-pytestmark = [pytest.mark.integration, pytest.mark.spark, pytest.mark.xdist_group("spark")]
+pytestmark = [pytest.mark.integration, pytest.mark.spark]
 
 SPARK_CLI_TIMEOUT = 420
 

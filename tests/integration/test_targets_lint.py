@@ -45,7 +45,6 @@ def test_postgres_target_lints_as_postgres(project: Path, pg_env: dict[str, str]
 
 
 @pytest.mark.spark
-@pytest.mark.xdist_group("spark")
 def test_spark_target_lints_as_sparksql(project: Path, tmp_path: Path,
                                         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FLOE_SPARK_WAREHOUSE", str(tmp_path / "warehouse"))
