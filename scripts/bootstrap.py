@@ -4,6 +4,7 @@
     python3 scripts/bootstrap.py example   # set up, then build examples/jaffle_shop on DuckDB with
                                            # dbt-core and with dbt Fusion
     python3 scripts/bootstrap.py test      # set up, then ruff, mypy --strict and all tests
+    python3 scripts/bootstrap.py setup     # only the set-up (.venv, PostgreSQL and Java 17 via apt)
 
 Set-up is idempotent and cached: the virtual environment in ``.venv`` is (re)installed only when
 pyproject.toml, constraints.txt or this script change (a stamp file records their hash), and pip's
@@ -77,7 +78,7 @@ def ensure_venv() -> None:
         venv.EnvBuilder(with_pip=True, clear=True).create(VENV)
     # The openlineage and dagster extras name floe-dbt-openlineage and floe-dbt-dagster, which pip
     # takes from contrib/ below.
-    packages = ["-e", f"{ROOT}[dev,openlineage,dagster]"]
+    packages = ["-e", f"{ROOT}[dev,openlineage,dagster,postgres,spark]"]
     for contrib in sorted((ROOT / "contrib").glob("*/pyproject.toml")):
         packages += ["-e", str(contrib.parent)]
     code = _run(
@@ -165,6 +166,37 @@ def ensure_chromium() -> None:
             sys.exit(f"{' '.join(argv)} failed (exit {code})")
 
 
+SYSTEM_PACKAGES: dict[str, tuple[str, ...]] = {
+    # Debian package -> files that show it is installed (any one suffices)
+    "postgresql": tuple(str(p) for p in sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))),
+    "openjdk-17-jre-headless": ("/usr/bin/java",),
+}
+"""What the Postgres and Spark tests need from the system: PostgreSQL's server binaries (initdb,
+pg_ctl; the tests start their own cluster) and a Java 17 runtime for pyspark."""
+
+
+def ensure_system_packages() -> None:
+    """Install the missing SYSTEM_PACKAGES with apt-get (root only; one update, one install)."""
+    import shutil
+
+    missing = [name for name, marks in SYSTEM_PACKAGES.items()
+               if not any(Path(mark).exists() for mark in marks)]
+    if not missing and shutil.which("java"):
+        print("postgresql and java are installed", flush=True)
+        return
+    missing = missing or ["openjdk-17-jre-headless"]
+    apt = shutil.which("apt-get")
+    if apt is None or os.geteuid() != 0:
+        sys.exit(f"the Postgres and Spark tests need Debian's {', '.join(missing)}: run "
+                 f"'apt-get install {' '.join(missing)}' as root")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for argv in ([apt, "update", "-qq"], [apt, "install", "-y", "-qq", "--no-install-recommends",
+                                          *missing]):
+        code = _run(argv, timeout=INSTALL_TIMEOUT, env=env)
+        if code != 0:
+            sys.exit(f"{' '.join(argv)} failed (exit {code})")
+
+
 def fusion_env() -> dict[str, str]:
     """How the tests find the engine: the same settings a user would set."""
     return {
@@ -211,6 +243,8 @@ def main(argv: list[str]) -> int:
         print(__doc__, file=sys.stderr)
         return 2
     ensure_venv()
+    if argv[0] in ("setup", "test"):
+        ensure_system_packages()
     if argv[0] in ("setup-fusion", "example", "test"):
         ensure_fusion()
         link_fusion_into_venv()

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["tests.services.fixtures"]
+
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "jaffle_shop"
 CLI_TIMEOUT = 300
@@ -34,7 +36,8 @@ def copy_example(destination: Path) -> Path:
     """A clean copy of examples/jaffle_shop without any build output."""
     return Path(shutil.copytree(
         EXAMPLE, destination,
-        ignore=shutil.ignore_patterns("target", "logs", "*.duckdb", "*.duckdb.wal", ".user.yml"),
+        ignore=shutil.ignore_patterns("target", "logs", "*.duckdb", "*.duckdb.wal", ".user.yml",
+                                      "spark-warehouse", "metastore_db", "derby.log"),
     ))
 
 

@@ -21,7 +21,13 @@ from floe_dbt_hooks.compare.hints import fixes_for
 from floe_dbt_hooks.compare.manifests import compare_manifests
 from floe_dbt_hooks.compare.normalize import NORMALISATIONS
 from floe_dbt_hooks.compare.result import CompareResult, NodeComparison, RuntimeOutcome
-from floe_dbt_hooks.compare.tables import compare_tables
+from floe_dbt_hooks.compare.tables import (
+    SERVER_ADAPTERS,
+    TableReader,
+    built_relations,
+    compare_relations,
+    open_reader,
+)
 from floe_dbt_hooks.errors import DBTConfigurationError, FloeDBTError
 from floe_dbt_hooks.models import (
     CompileRequest,
@@ -30,7 +36,39 @@ from floe_dbt_hooks.models import (
     RunRequest,
 )
 from floe_dbt_hooks.plugin.manager import FloePluginManager, create_plugin_manager
-from floe_dbt_hooks.project import load_profile_target, load_project
+from floe_dbt_hooks.project import load_profile_target, load_project, render_env_vars
+
+
+@attrs.frozen
+class BuildPlace:
+    """Where one runtime's ``compare --execute`` build goes."""
+
+    profiles_dir: Path
+    adapter_type: str
+    output: dict[str, Any]
+    """The target's output as the build sees it, env_var() rendered (for reading the tables)."""
+    database_file: Path | None = None
+
+    def reader(self) -> TableReader:
+        return open_reader(self.adapter_type, self.output, self.database_file)
+
+
+def _rendered(value: Any) -> Any:
+    import os
+
+    used: dict[str, str | None] = {}
+    if isinstance(value, str):
+        return render_env_vars(value, os.environ, used)
+    if isinstance(value, dict):
+        return {str(k): _rendered(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_rendered(v) for v in value]
+    return value
+
+
+def _schema_for(schema: str, runtime: str) -> str:
+    """``<schema>_<runtime>``: appended after any env_var() call, so it still renders."""
+    return f"{schema}_{''.join(c if c.isalnum() else '_' for c in runtime.lower())}"
 
 
 def _failed(runtime: str, error: FloeDBTError) -> RuntimeOutcome:
@@ -41,28 +79,35 @@ def _failed(runtime: str, error: FloeDBTError) -> RuntimeOutcome:
     )
 
 
-def _scratch_profiles(project_dir: Path, profiles_dir: Path | None, target: str | None,
-                      work: Path, runtime: str) -> tuple[Path, Path]:
-    """A profiles folder whose target writes ``<work>/<runtime>/<db file name>``."""
+def build_place(project_dir: Path, profiles_dir: Path | None, target: str | None,
+                work: Path, runtime: str) -> BuildPlace:
+    """A profiles folder whose target writes into ``runtime``'s own DuckDB file or schema."""
     import yaml
 
     project = load_project(project_dir)
     profile = load_profile_target(project, profiles_dir, target)
-    if profile.adapter_type != "duckdb" or profile.database_file is None:
-        raise DBTConfigurationError(
-            f"--execute builds each runtime into its own DuckDB file; target '{profile.target}' is "
-            f"a {profile.adapter_type} target",
-            file_path=profile.profiles_file,
-            hint="compare without --execute, or pass --target for a DuckDB target",
-        )
     data = yaml.safe_load(profile.profiles_file.read_text(encoding="utf-8"))
-    database = work / runtime / profile.database_file.name
-    database.parent.mkdir(parents=True, exist_ok=True)
-    data[profile.profile]["outputs"][profile.target]["path"] = str(database)
+    output = data[profile.profile]["outputs"][profile.target]
+    database = None
+    if profile.adapter_type == "duckdb" and profile.database_file is not None:
+        database = work / runtime / profile.database_file.name
+        database.parent.mkdir(parents=True, exist_ok=True)
+        output["path"] = str(database)
+    elif profile.adapter_type in SERVER_ADAPTERS and isinstance(output.get("schema"), str):
+        output["schema"] = _schema_for(output["schema"], runtime)
+    else:
+        raise DBTConfigurationError(
+            f"--execute builds each runtime into its own DuckDB file or schema; target "
+            f"'{profile.target}' is a {profile.adapter_type} target"
+            + ("" if profile.adapter_type == "duckdb" else " (or has no 'schema')"),
+            file_path=profile.profiles_file,
+            hint="compare without --execute, or pass --target for a DuckDB, PostgreSQL or Spark "
+                 "target",
+        )
     folder = work / f"profiles-{runtime}"
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "profiles.yml").write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
-    return folder, database
+    return BuildPlace(folder, profile.adapter_type, _rendered(output), database)
 
 
 def compare_runtimes(
@@ -139,12 +184,12 @@ def _execute(
 ) -> tuple[list[NodeComparison], list[RuntimeOutcome]]:
     """Build under each runtime into its own database, then add data and failures to the nodes."""
     work = root / "target" / "floe" / f"compare-{int(time.time() * 1000)}"
-    scratch = [_scratch_profiles(root, options["profiles_dir"], options["target"], work, rt)
-               for rt in runtimes]
+    places = [build_place(root, options["profiles_dir"], options["target"], work, rt)
+              for rt in runtimes]
 
     def build_with(index: int) -> DBTRunResult | FloeDBTError:
         request = RunRequest(command="build", runtime=runtimes[index],
-                             **{**options, "profiles_dir": scratch[index][0]})
+                             **{**options, "profiles_dir": places[index].profiles_dir})
         try:
             result: DBTRunResult = manager.hook.dbt_run(request=request)
         except FloeDBTError as error:
@@ -163,7 +208,7 @@ def _execute(
         updated_outcomes.append(attrs.evolve(outcome, build_seconds=build.elapsed_time))
     if any(isinstance(b, FloeDBTError) for b in builds):
         return nodes, updated_outcomes
-    tables = compare_tables([db for _, db in scratch], manifests[0].get("nodes", {}))
+    tables = read_tables(places, [b for b in builds if isinstance(b, DBTRunResult)])
     out = []
     for node in nodes:
         failed_in = tuple(rt for rt in runtimes if node.unique_id in failed.get(rt, set()))
@@ -175,3 +220,18 @@ def _execute(
             verdict = "differs"
         out.append(attrs.evolve(node, verdict=verdict, failed_in=failed_in, data=data))
     return out, updated_outcomes
+
+
+def read_tables(places: Sequence[BuildPlace], builds: Sequence[DBTRunResult]) -> dict[str, Any]:
+    """Each build's relations (from its own manifest: the schemas differ on servers) read where
+    that build wrote them."""
+    from floe_dbt_hooks.artifacts import load_artifact
+
+    relations = [built_relations(load_artifact(b.manifest_path).get("nodes", {}))
+                 if b.manifest_path else {} for b in builds]
+    readers = [place.reader() for place in places]
+    try:
+        return compare_relations(readers, relations)
+    finally:
+        for reader in readers:
+            reader.close()

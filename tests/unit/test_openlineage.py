@@ -122,6 +122,20 @@ def test_plugin_module_never_imports_openlineage() -> None:
     ("glue", {"region": "eu-west-1", "role_arn": "arn:aws:iam::123456789012:role/r"},
      "arn:aws:glue:eu-west-1:123456789012"),
     ("spark", {"host": "spark", "method": "thrift"}, "spark://spark:10001"),
+    ("postgres", {"host": "127.0.0.1", "port": "5433"}, "postgres://127.0.0.1:5433"),
+    ("postgres", {"host": "db"}, "postgres://db:5432"),
+    ("spark", {"method": "session", "host": "NA",
+               "server_side_parameters": {"spark.sql.warehouse.dir": "/tmp/wh"}}, "file"),
+    ("spark", {"method": "session", "host": "NA"}, "file"),
+    ("spark", {"method": "session", "host": "NA",
+               "server_side_parameters": {"spark.sql.warehouse.dir": "s3a://lake/warehouse"}},
+     "s3://lake"),
+    ("spark", {"method": "session", "host": "NA",
+               "server_side_parameters": {"spark.sql.warehouse.dir": "hdfs://nn:8020/user/hive"}},
+     "hdfs://nn:8020"),
+    ("spark", {"method": "session", "host": "NA", "server_side_parameters": {
+        "spark.hadoop.hive.metastore.uris": "thrift://meta:9083,thrift://meta2:9083"}},
+     "hive://meta:9083"),
     ("mysql", {"host": "db", "port": 3306}, "mysql://db:3306"),
     ("sqlite", {"database": "main"}, "sqlite://main"),
 ])
@@ -141,6 +155,19 @@ def test_target_output_renders_env_vars(tmp_path: Path, monkeypatch: pytest.Monk
     monkeypatch.setenv("OL_DB", "warehouse.duckdb")
     output = target_output(project, None, None)
     assert dataset_namespace(str(output["type"]), output) == "duckdb://warehouse.duckdb"
+
+
+def test_example_targets_render_to_spec_namespaces(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The example's postgres and spark targets, env_var() defaults and overrides, nested
+    server_side_parameters included."""
+    example = Path(__file__).resolve().parents[2] / "examples" / "jaffle_shop"
+    monkeypatch.delenv("FLOE_PG_HOST", raising=False)
+    monkeypatch.setenv("FLOE_PG_PORT", "6543")
+    monkeypatch.setenv("FLOE_SPARK_WAREHOUSE", "s3a://lake/wh")
+    postgres = target_output(example, None, "postgres")
+    assert dataset_namespace("postgres", postgres) == "postgres://127.0.0.1:6543"
+    spark = target_output(example, None, "spark")
+    assert dataset_namespace("spark", spark) == "s3://lake"
 
 
 @pytest.mark.parametrize(("unique_id", "kind", "command", "name"), [
