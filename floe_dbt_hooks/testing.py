@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -119,6 +120,19 @@ class RuntimeContract:
     @pytest.fixture
     def recorder(self) -> EventRecorder:
         return EventRecorder()
+
+    @pytest.fixture
+    def contract_column(self, contract_project: Path) -> Callable[[str, str], list[Any]]:
+        """Reads ``column`` of the built ``model`` back from the target's database; override it
+        for a target other than the default DuckDB file."""
+
+        def read(model: str, column: str) -> list[Any]:
+            import duckdb
+
+            with duckdb.connect(str(contract_project / "contract.duckdb"), read_only=True) as db:
+                return [row[0] for row in db.execute(f"select {column} from {model}").fetchall()]
+
+        return read
 
     @pytest.fixture
     def pm(
@@ -243,17 +257,14 @@ class RuntimeContract:
         assert [n.unique_id for n in result.nodes] == ["model.contract.base_people"]
 
     def test_vars_reach_the_project(
-        self, pm: FloePluginManager, contract_project: Path
+        self, pm: FloePluginManager, contract_project: Path,
+        contract_column: Callable[[str, str], list[Any]],
     ) -> None:
         self.run(pm, contract_project, command="seed")
         result = self.run(pm, contract_project, command="build", select=["+adults"],
                           vars={"min_age": 40})
         assert result.success
-        import duckdb
-
-        with duckdb.connect(str(contract_project / "contract.duckdb"), read_only=True) as db:
-            names = sorted(row[0] for row in db.execute("select name from adults").fetchall())
-        assert names == ["grace"]
+        assert sorted(contract_column("adults", "name")) == ["grace"]
 
     def test_jinja_error_raises_compilation_error_with_file(
         self, pm: FloePluginManager, contract_project: Path

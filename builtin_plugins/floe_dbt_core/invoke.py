@@ -199,13 +199,15 @@ def invoke(
         finally:
             _release_connections(profile.adapter_type)
 
+    if profile.adapter_type == "spark":
+        _check_spark_master(profile)
     with _DBT_LOCK, database_lock(profile):
         outcome = run_in_directory(project.project_dir, run_dbt)
 
     execution: Any = outcome.result if hasattr(outcome.result, "results") else None
     if outcome.exception is not None or (not outcome.success and execution is None
                                          and command != "docs"):
-        raise error_from_dbt(outcome.exception, parser.errors(), project.project_file)
+        raise error_from_dbt(outcome.exception, parser.errors(), project.project_file, profile)
 
     manifest_path = target_path / "manifest.json"
     if warm is not None and not write_json:
@@ -224,6 +226,18 @@ def invoke(
             "warnings": parser.warnings(),
         },
     )
+
+
+def _check_spark_master(profile: ProfileTarget) -> None:
+    """A standalone master that does not answer fails in seconds, not after Spark's minute of
+    registration retries."""
+    from floe_dbt_core.connection_errors import probe_spark_master, rendered_output
+    from floe_dbt_hooks.errors import DBTConfigurationError
+
+    problem = probe_spark_master(rendered_output(profile))
+    if problem is not None:
+        raise DBTConfigurationError(problem[0], file_path=str(profile.profiles_file),
+                                    hint=problem[1])
 
 
 def _dbt_version() -> str:

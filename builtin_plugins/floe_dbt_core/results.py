@@ -12,6 +12,7 @@ from floe_dbt_hooks.errors import (
     DBTExecutionError,
     FloeDBTError,
 )
+from floe_dbt_hooks.project import ProfileTarget
 from floe_dbt_hooks.runtime.results import line_of
 
 _FILE = re.compile(r"\(([^()\s]+\.(?:sql|yml|yaml|py|csv|md))\)")
@@ -55,10 +56,20 @@ def _error_class(exc: BaseException | None) -> type[FloeDBTError]:
 
 
 def error_from_dbt(
-    exc: BaseException | None, logged_errors: list[str], default_file: Path | None
+    exc: BaseException | None, logged_errors: list[str], default_file: Path | None,
+    profile: ProfileTarget | None = None,
 ) -> FloeDBTError:
-    """The FLOE-DBT error for a failed dbtRunner call, keeping dbt's message, file and line."""
+    """The FLOE-DBT error for a failed dbtRunner call, keeping dbt's message, file and line; a
+    failure to connect names the target's host:port and the profile field to fix."""
     original = str(exc) if exc is not None else "\n".join(logged_errors) or "dbt failed"
+    if profile is not None:
+        from floe_dbt_core.connection_errors import describe_connection_failure, rendered_output
+
+        described = describe_connection_failure(
+            "\n".join([original, *logged_errors]), rendered_output(profile))
+        if described is not None:
+            return DBTConfigurationError(described[0], file_path=str(profile.profiles_file),
+                                         original_message=original, hint=described[1])
     node = getattr(exc, "node", None)
     file_path: str | None = getattr(node, "original_file_path", None)
     if file_path is None:

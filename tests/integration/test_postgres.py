@@ -9,7 +9,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,6 @@ import psycopg2
 import pytest
 from floe_dbt_core.connection_errors import describe_connection_failure
 
-from floe_dbt_hooks.plugin.manager import FloePluginManager
 from floe_dbt_hooks.testing import RuntimeContract, write_project
 from tests.conftest import RunCLI
 from tests.services.fixtures import postgres_profile, unique_schema
@@ -51,17 +50,12 @@ class TestCorePostgresContract(RuntimeContract):
     def contract_profiles_yml(self, pg_env: dict[str, str]) -> str:
         return postgres_profile("contract", pg_env["FLOE_PG_SCHEMA"])
 
-    def test_vars_reach_the_project(  # type: ignore[override]
-        self, pm: FloePluginManager, contract_project: Path, postgres_server: PostgresServer,
-        pg_env: dict[str, str],
-    ) -> None:
-        """The contract reads the result from DuckDB; here it is read from the server."""
-        self.run(pm, contract_project, command="seed")
-        result = self.run(pm, contract_project, command="build", select=["+adults"],
-                          vars={"min_age": 40})
-        assert result.success
-        rows = query(postgres_server, f'select name from "{pg_env["FLOE_PG_SCHEMA"]}".adults')
-        assert sorted(row[0] for row in rows) == ["grace"]
+    @pytest.fixture
+    def contract_column(self, postgres_server: PostgresServer,
+                        pg_env: dict[str, str]) -> Callable[[str, str], list[Any]]:
+        schema = pg_env["FLOE_PG_SCHEMA"]
+        return lambda model, column: [
+            row[0] for row in query(postgres_server, f'select {column} from "{schema}".{model}')]
 
 
 def test_example_builds_on_postgres(example_project: Path, floe_dbt: RunCLI,
@@ -79,26 +73,29 @@ def test_example_builds_on_postgres(example_project: Path, floe_dbt: RunCLI,
     assert not list(example_project.glob("*.duckdb")), "nothing of the DuckDB targets is touched"
 
 
-def _assert_connection_fault(result: Any, elapsed: float, endpoint: str, password: str) -> None:
+def _assert_connection_fault(result: Any, elapsed: float, endpoint: str, password: str,
+                             field: str) -> None:
     output = result.stdout + result.stderr
     assert result.code == 2, result
     assert "FLOE-DBT-E003" in result.stderr, result
     assert endpoint in output.replace('"', "").replace(", port ", ":"), result
+    assert f"profile field{'s' if ' and ' in field else ''} {field}" in result.stderr, result
+    assert "profiles.yml" in result.stderr, result
     assert "Traceback" not in output, result
     assert password not in output
     assert elapsed < FAULT_SECONDS, f"took {elapsed:.0f}s"
 
 
 @pytest.mark.parametrize(
-    ("fault", "override"),
+    ("fault", "override", "field"),
     [
-        ("server down", {"FLOE_PG_PORT": "unused"}),
-        ("wrong password", {"FLOE_PG_PASSWORD": "not-the-password-4711"}),
-        ("unknown database", {"FLOE_PG_DATABASE": "no_such_database"}),
+        ("server down", {"FLOE_PG_PORT": "unused"}, "'host' and 'port'"),
+        ("wrong password", {"FLOE_PG_PASSWORD": "not-the-password-4711"}, "'user' and 'password'"),
+        ("unknown database", {"FLOE_PG_DATABASE": "no_such_database"}, "'dbname'"),
     ],
 )
 def test_connection_faults_are_configuration_errors(
-    fault: str, override: dict[str, str], example_project: Path, floe_dbt: RunCLI,
+    fault: str, override: dict[str, str], field: str, example_project: Path, floe_dbt: RunCLI,
     postgres_server: PostgresServer, pg_env: dict[str, str],
 ) -> None:
     env = {**pg_env, **override}
@@ -107,7 +104,7 @@ def test_connection_faults_are_configuration_errors(
     started = time.monotonic()
     result = floe_dbt("build", "--project-dir", str(example_project), "-t", "postgres", env=env)
     _assert_connection_fault(result, time.monotonic() - started,
-                             f"127.0.0.1:{env['FLOE_PG_PORT']}", env["FLOE_PG_PASSWORD"])
+                             f"127.0.0.1:{env['FLOE_PG_PORT']}", env["FLOE_PG_PASSWORD"], field)
 
 
 def _connect_error(server: PostgresServer, **override: str) -> str:
@@ -226,3 +223,34 @@ def test_backend_killed_mid_run_errors_that_node_and_skips_dependants(
     statuses = {node["name"]: node["status"] for node in json.loads(stdout)["nodes"]}
     assert statuses == {"fast": "success", "slow": "error", "after_slow": "skipped",
                         "after_after": "skipped"}
+
+
+def test_warm_manifests_follow_the_target_across_engines(
+        tmp_path: Path, postgres_server: PostgresServer, pg_env: dict[str, str]) -> None:
+    """One process builds DuckDB, then PostgreSQL, then DuckDB again: each target gets its own
+    warm manifest, and each build lands its own data in its own database."""
+    import duckdb
+    import yaml
+    from floe_dbt_core import invoke as core_invoke
+
+    from floe_dbt_hooks import DBTFacade
+    from floe_dbt_hooks.testing import CONTRACT_PROJECT, DUCKDB_PROFILES
+
+    profiles = yaml.safe_load(DUCKDB_PROFILES)
+    profiles["contract"]["outputs"]["pg"] = yaml.safe_load(
+        postgres_profile("contract", pg_env["FLOE_PG_SCHEMA"]))["contract"]["outputs"]["dev"]
+    project = write_project(tmp_path / "contract", {
+        **CONTRACT_PROJECT, "profiles.yml": yaml.safe_dump(profiles, sort_keys=False)})
+    core_invoke.forget_warm_manifests()
+    facade = DBTFacade()
+    for target, min_age in (("dev", 40), ("pg", 10), ("dev", 10)):
+        result = facade.build(project, target=target, vars={"min_age": min_age})
+        assert result.success, result
+        assert result.metadata["adapter_type"] == ("postgres" if target == "pg" else "duckdb")
+    assert sorted(name for _, name, _ in core_invoke._warm) == ["dev", "pg"]
+    with duckdb.connect(str(project / "contract.duckdb"), read_only=True) as db:
+        duck = sorted(row[0] for row in db.execute("select name from adults").fetchall())
+    pg = sorted(row[0] for row in query(
+        postgres_server, f'select name from "{pg_env["FLOE_PG_SCHEMA"]}".adults'))
+    assert duck == pg
+    assert len(duck) > 1, "the last DuckDB build used its own vars, not the 40 of the first"

@@ -14,11 +14,11 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from floe_dbt_core.connection_errors import describe_connection_failure
 
 from floe_dbt_hooks.plugin.manager import FloePluginManager
 from floe_dbt_hooks.testing import CONTRACT_PROJECT, RuntimeContract, write_project
@@ -49,20 +49,19 @@ class TestCoreSparkClusterContract(RuntimeContract):
         return spark_profile("contract", spark_schema,
                              spark_cluster.server_side_parameters(warehouse, derby))
 
-    def test_vars_reach_the_project(  # type: ignore[override]
-        self, pm: FloePluginManager, contract_project: Path, spark_schema: str,
-        spark_cluster: SparkCluster,
+    @pytest.fixture
+    def contract_column(self, spark_schema: str) -> Callable[[str, str], list[Any]]:
+        return lambda model, column: [
+            row[0] for row in process_session().sql(
+                f"select {column} from {spark_schema}.{model}").collect()]
+
+    def test_executors_run_in_both_workers(
+        self, pm: FloePluginManager, contract_project: Path, spark_cluster: SparkCluster,
     ) -> None:
-        """The contract reads the result from DuckDB; here Spark answers, and the session is the
-        cluster's, with an executor in each worker."""
-        self.run(pm, contract_project, command="seed")
-        result = self.run(pm, contract_project, command="build", select=["+adults"],
-                          vars={"min_age": 40})
+        """The session is the cluster's, with an executor in each worker."""
+        result = self.run(pm, contract_project, command="seed")
         assert result.success
-        session = process_session()
-        rows = session.sql(f"select name from {spark_schema}.adults").collect()
-        assert sorted(row[0] for row in rows) == ["grace"]
-        assert session.sparkContext.master == spark_cluster.master_url
+        assert process_session().sparkContext.master == spark_cluster.master_url
         state = master_state(spark_cluster)
         assert [w["coresused"] >= 1 for w in state["workers"] if w["state"] == "ALIVE"] == [True, True]
 
@@ -87,7 +86,8 @@ def test_local_mode_through_the_cli(tmp_path: Path, floe_dbt: RunCLI) -> None:
 
 def test_unreachable_master_is_an_error_naming_it(example_project: Path, floe_dbt: RunCLI,
                                                   tmp_path: Path) -> None:
-    """Spark's client gives up after three 20 s registration attempts; then exit 2, no traceback."""
+    """A master that does not answer is found by a TCP probe before the SparkSession starts
+    (Spark's own client retries for a minute): exit 2, E003 naming it and the profile field."""
     port = free_port()
     master = f"spark://127.0.0.1:{port}"
     started = time.monotonic()
@@ -97,16 +97,11 @@ def test_unreachable_master_is_an_error_naming_it(example_project: Path, floe_db
     elapsed = time.monotonic() - started
     output = result.stdout + result.stderr
     assert result.code == 2, result
-    assert "FLOE-DBT-E" in result.stderr
-    assert f"127.0.0.1:{port}" in output
+    assert "FLOE-DBT-E003" in result.stderr, result
+    assert f"127.0.0.1:{port}" in result.stderr, result
+    assert "server_side_parameters.spark.master" in result.stderr, result
     assert "Traceback" not in output
-    assert elapsed < 150, f"took {elapsed:.0f}s"
-    described = describe_connection_failure(
-        output, {"type": "spark", "method": "session", "server_side_parameters": {"spark.master": master}}
-    )
-    assert described is not None
-    assert f"127.0.0.1:{port}" in described[0]
-    assert "server_side_parameters.spark.master" in described[0]
+    assert elapsed < 30, f"took {elapsed:.0f}s"
 
 
 @pytest.fixture
