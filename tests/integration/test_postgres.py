@@ -254,3 +254,44 @@ def test_warm_manifests_follow_the_target_across_engines(
         postgres_server, f'select name from "{pg_env["FLOE_PG_SCHEMA"]}".adults'))
     assert duck == pg
     assert len(duck) > 1, "the last DuckDB build used its own vars, not the 40 of the first"
+
+
+_TRACED_BUILD = """
+import json, sys
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from floe_dbt_hooks import DBTFacade
+from floe_dbt_hooks.errors import FloeDBTError
+
+exporter = InMemorySpanExporter()
+provider = TracerProvider()
+provider.add_span_processor(SimpleSpanProcessor(exporter))
+trace.set_tracer_provider(provider)
+try:
+    DBTFacade().build(sys.argv[1], target="postgres")
+except FloeDBTError as exc:
+    print("error:", exc)
+print(json.dumps([
+    {"name": s.name, "attributes": dict(s.attributes or {}), "status": s.status.description,
+     "events": [dict(e.attributes or {}) for e in s.events]}
+    for s in exporter.get_finished_spans()], default=str))
+"""
+
+
+@pytest.mark.parametrize("password_ok", [True, False], ids=["build", "wrong-password"])
+def test_password_appears_in_no_span(password_ok: bool, example_project: Path,
+                                     postgres_server: PostgresServer, pg_env: dict[str, str]) -> None:
+    """With an OpenTelemetry SDK recording, a build on PostgreSQL (and one whose login fails)
+    leaves the password from env_var() in no span attribute, event or status."""
+    password = pg_env["FLOE_PG_PASSWORD"] if password_ok else "wrong-pw-Zq81-never-print"
+    env = {**os.environ, **pg_env, "FLOE_PG_PASSWORD": password, "DO_NOT_TRACK": "1"}
+    completed = subprocess.run([sys.executable, "-c", _TRACED_BUILD, str(example_project)],
+                               env=env, capture_output=True, text=True, timeout=300, check=True)
+    spans = json.loads(completed.stdout.splitlines()[-1])
+    assert "dbt_run" in {s["name"] for s in spans}, completed.stdout
+    assert ("error:" in completed.stdout) is not password_ok, completed.stdout
+    node_spans = [s for s in spans if s["name"] == "dbt.node"]
+    assert len(node_spans) == (33 if password_ok else 0), completed.stdout
+    assert password not in completed.stdout + completed.stderr
