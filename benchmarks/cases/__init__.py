@@ -10,7 +10,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from benchmarks.cases import build, compare, dagster, fusion, lint, manifest, observability, startup, warm
+from benchmarks.cases import (
+    build,
+    cloud,
+    compare,
+    dagster,
+    fusion,
+    lint,
+    manifest,
+    observability,
+    spark,
+    startup,
+    warm,
+)
 from benchmarks.runner import Options, Row
 
 Case = Callable[[Options], list[Row]]
@@ -28,6 +40,8 @@ CASES: dict[str, Case] = {
     "observability-example": observability.case_observability,
     "compare-50": compare.case_compare,
     "dagster-defs-50": dagster.case_dagster_defs,
+    "spark-warm-example": spark.case_spark_warm,
+    "cloud-overhead": cloud.case_cloud_overhead,
 }
 
 CHILDREN: dict[str, Callable[..., dict[str, Any]]] = {
@@ -37,6 +51,8 @@ CHILDREN: dict[str, Callable[..., dict[str, Any]]] = {
     "fusion-compile": fusion.child_fusion_compile,
     "fallback": fusion.child_fallback,
     "observe": observability.child_observe,
+    "spark-warm": spark.child_spark_warm,
+    "cloud-overhead": cloud.child_cloud_overhead,
 }
 
 

@@ -1,42 +1,53 @@
-"""What the dbt Cloud runtime adds to a run: the wall time from the run finishing in dbt Cloud to
-the result being returned, and the requests each run costs.
+"""The ``cloud-overhead`` case: what the dbt Cloud runtime adds to a run, the wall time from the
+run finishing in dbt Cloud to the result being returned, and the requests each run costs.
 
 Runs against the test stand-in (tests/cloud_standin, real dbt-core runs on DuckDB) on loopback, so
 the numbers are the runtime's own: its poll schedule, the artifact downloads and the result
 building. Goal: overhead under one poll interval + 100 ms, and at most one request per poll plus
-the trigger, the artifact list and the downloads.
-
-    .venv/bin/python -m benchmarks.cloud_overhead [--runs 5] [--poll-interval 1.0] [--json]
+the trigger, the artifact list and the downloads. Measured in a fresh process
+(``run.py _child cloud-overhead``) against a stand-in started there.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from floe_dbt_cloud.invocation import poll_interval  # noqa: E402
-from floe_dbt_cloud.settings import CloudSettings  # noqa: E402
-
-from floe_dbt_hooks.models import RunRequest  # noqa: E402
-from floe_dbt_hooks.plugin.manager import create_plugin_manager  # noqa: E402
-from floe_dbt_hooks.testing import CONTRACT_PROJECT, DUCKDB_PROFILES, write_project  # noqa: E402
-from tests.cloud_standin import StandIn, write_floe_yml  # noqa: E402
+from benchmarks.runner import ROOT, Options, Row, log, row, run_child, summary
 
 DOWNLOADS = 2  # manifest.json and run_results.json
 
 
-def measure(runs: int, interval: float, command: str) -> dict[str, Any]:
+POLL_INTERVAL = 1.0
+
+
+def case_cloud_overhead(opts: Options) -> list[Row]:
+    """dbt Cloud runtime: wall time from the run finishing to the result, and requests per run."""
+    report = run_child("cloud-overhead", cwd=ROOT, timeout=opts.timeout, runs=opts.repeat,
+                       interval=POLL_INTERVAL, command="seed")
+    for s in report["runs"]:
+        log(f"  cloud-overhead: run {s['run_id']} {s['run_seconds']:.2f} s, overhead "
+            f"{s['overhead_seconds'] * 1000:.0f} ms (allowed {s['allowed_seconds'] * 1000:.0f} ms), "
+            f"{s['polls']} polls, {s['requests']} requests")
+    return [row("cloud-overhead", "ms", summary([s["overhead_seconds"] for s in report["runs"]]),
+                None, "< poll interval + 100 ms; 1 request/poll + trigger, list, downloads",
+                bool(report["goal_met"]), details=report)]
+
+
+def child_cloud_overhead(runs: int, interval: float, command: str) -> dict[str, Any]:
+    """Triggers ``runs`` runs through the cloud runtime against a local stand-in."""
+    from floe_dbt_cloud.invocation import poll_interval
+    from floe_dbt_cloud.settings import CloudSettings
+
+    from floe_dbt_hooks.models import RunRequest
+    from floe_dbt_hooks.plugin.manager import create_plugin_manager
+    from floe_dbt_hooks.testing import CONTRACT_PROJECT, DUCKDB_PROFILES, write_project
+    from tests.cloud_standin import StandIn, write_floe_yml
+
     samples: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="cloud-overhead-") as scratch, StandIn() as standin:
         os.environ["DBT_CLOUD_API_TOKEN"] = standin.token
@@ -72,26 +83,3 @@ def measure(runs: int, interval: float, command: str) -> dict[str, Any]:
                         for s in samples),
     }
 
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--poll-interval", type=float, default=1.0)
-    parser.add_argument("--command", default="seed")
-    parser.add_argument("--json", action="store_true")
-    args = parser.parse_args(argv)
-    report = measure(args.runs, args.poll_interval, args.command)
-    if args.json:
-        print(json.dumps(report, indent=2))
-    else:
-        for s in report["runs"]:
-            print(f"run {s['run_id']}: dbt Cloud run {s['run_seconds']:.2f}s, overhead "
-                  f"{s['overhead_seconds'] * 1000:.0f} ms (allowed {s['allowed_seconds'] * 1000:.0f}"
-                  f" ms), {s['polls']} polls, {s['requests']} requests")
-        print(f"median overhead {report['overhead_median'] * 1000:.0f} ms, max "
-              f"{report['overhead_max'] * 1000:.0f} ms; goal met: {report['goal_met']}")
-    return 0 if report["goal_met"] else 1
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
