@@ -185,6 +185,10 @@ class InvocationResult:
     elapsed_time: float = 0.0
     nodes: tuple[NodeResult, ...] = ()
     declined: tuple[Declined, ...] = ()
+    interrupted: bool = False
+    """Stopped before the end (``dbt_cancel``, a signal): ``nodes`` are the ones that finished."""
+    nodes_total: int | None = None
+    """How many nodes the engine planned to run, when it said so."""
     metadata: Mapping[str, Any] = attrs.field(factory=dict)
 
     @property

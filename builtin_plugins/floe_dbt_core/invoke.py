@@ -43,8 +43,13 @@ from floe_dbt_hooks.project import (
 from floe_dbt_hooks.runtime.events import Emit, EventParser
 from floe_dbt_hooks.runtime.flags import request_flags
 from floe_dbt_hooks.runtime.locks import database_lock, file_lock
-from floe_dbt_hooks.runtime.results import invocation_result, node_results
-from floe_dbt_hooks.runtime.workdir import run_in_directory
+from floe_dbt_hooks.runtime.results import (
+    event_nodes,
+    invocation_result,
+    node_results,
+    write_interrupted_run_results,
+)
+from floe_dbt_hooks.runtime.workdir import DirectoryRun
 
 _DBT_LOCK = threading.RLock()
 """Held for the whole of every dbtRunner call in this process."""
@@ -70,6 +75,9 @@ class _WarmManifest:
 
 
 _warm: OrderedDict[tuple[Path, str, Path], _WarmManifest] = OrderedDict()
+_running: dict[str, DirectoryRun[Any]] = {}
+_running_lock = threading.Lock()
+_CANCEL_EVERY = 0.25
 
 
 def forget_warm_manifests() -> None:
@@ -202,8 +210,18 @@ def invoke(
     if profile.adapter_type == "spark":
         _check_spark_master(profile)
     with _DBT_LOCK, database_lock(profile):
-        outcome = run_in_directory(project.project_dir, run_dbt)
+        run = DirectoryRun(project.project_dir, run_dbt)
+        with _running_lock:
+            _running[request.invocation_id] = run
+        try:
+            outcome = run.run()
+        finally:
+            with _running_lock:
+                _running.pop(request.invocation_id, None)
 
+    if isinstance(outcome.exception, KeyboardInterrupt):
+        return _interrupted(result_cls, request, command, project, profile, target_path, parser,
+                            warm, time.perf_counter() - started)
     execution: Any = outcome.result if hasattr(outcome.result, "results") else None
     if outcome.exception is not None or (not outcome.success and execution is None
                                          and command != "docs"):
@@ -225,6 +243,55 @@ def invoke(
             "warm_manifest": warm is not None,
             "warnings": parser.warnings(),
         },
+    )
+
+
+def cancel(invocation_id: str) -> bool:
+    """Stop a running invocation the way dbt-core expects (KeyboardInterrupt in its thread: it
+    writes the results so far and cancels its open queries); False if it is not running here."""
+    with _running_lock:
+        run = _running.get(invocation_id)
+    if run is None or not run.interrupt():
+        return False
+    threading.Thread(target=_cancel_open_queries, args=(run,), daemon=True,
+                     name="floe-dbt-cancel").start()
+    return True
+
+
+def _cancel_open_queries(run: DirectoryRun[Any]) -> None:
+    """Cancel the queries dbt's workers run, as dbt does on Ctrl-C, until the run has ended: its
+    coordinating thread sleeps until a node finishes and only then sees the interruption, and a
+    node that was just starting opens its query after the first round."""
+    from dbt.adapters.factory import FACTORY
+
+    while run.running:
+        adapters: list[Any] = list(FACTORY.adapters.values())
+        for adapter in adapters:
+            with contextlib.suppress(Exception):
+                adapter.cancel_open_connections()
+        time.sleep(_CANCEL_EVERY)
+
+
+def _interrupted(
+    result_cls: type[_Result], request: InvocationRequest, command: str, project: DBTProject,
+    profile: ProfileTarget, target_path: Path, parser: EventParser, warm: _WarmManifest | None,
+    elapsed: float,
+) -> _Result:
+    """The nodes that finished before the interruption, in the result and in run_results.json
+    (dbt writes it itself unless it was told not to write JSON)."""
+    known = {uid: {"original_file_path": getattr(node, "original_file_path", None)}
+             for uid, node in (warm.manifest.nodes.items() if warm else ())}
+    nodes = event_nodes(parser.finished.values(), known)
+    run_results = target_path / "run_results.json"
+    if not run_results.is_file():
+        write_interrupted_run_results(run_results, nodes, invocation_id=request.invocation_id,
+                                      elapsed_time=elapsed)
+    return invocation_result(
+        result_cls, request=request, command=command, runtime=RUNTIME_NAME, project=project,
+        profile=profile, target_path=target_path, success=False, elapsed_time=elapsed,
+        nodes=nodes, interrupted=True, nodes_total=parser.total,
+        metadata={"dbt_version": _dbt_version(), "warm_manifest": warm is not None,
+                  "warnings": parser.warnings()},
     )
 
 

@@ -7,6 +7,7 @@ It serves whatever reaches it: requests addressed to ``core``, and requests whos
 from __future__ import annotations
 
 import functools
+import sys
 from typing import TYPE_CHECKING
 
 from floe_dbt_core import PLUGIN_NAME, RUNTIME_NAME
@@ -62,6 +63,14 @@ class CoreRuntime(RuntimePlugin):
             details={"execution": "in-process dbtRunner, serialised by a process-wide lock",
                      "linter": "sqlfluff (dialect from the target's adapter), cached"},
         )
+
+    @hookimpl
+    def dbt_cancel(self, invocation_id: str) -> bool | None:
+        """Interrupt a running dbtRunner invocation (see :func:`floe_dbt_core.invoke.cancel`)."""
+        invoke = sys.modules.get("floe_dbt_core.invoke")
+        if invoke is None:
+            return None
+        return True if invoke.cancel(invocation_id) else None
 
     @hookimpl(trylast=True)
     def dbt_compile(self, request: CompileRequest) -> CompileResult:

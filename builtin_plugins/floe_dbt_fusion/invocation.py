@@ -28,6 +28,7 @@ from floe_dbt_hooks.models import (
     LintRequest,
     LintResult,
     LintViolation,
+    NodeResult,
 )
 from floe_dbt_hooks.project import (
     DBTProject,
@@ -44,6 +45,7 @@ from floe_dbt_hooks.runtime.results import (
     invocation_result,
     manifest_nodes,
     run_results_nodes,
+    write_interrupted_run_results,
 )
 
 OTEL_FILE = "otel.jsonl"
@@ -112,6 +114,11 @@ class Execution:
     completed: Completed
 
     @property
+    def interrupted(self) -> bool:
+        """Stopped through ``dbt_cancel`` (a signal, an orchestrator): its nodes so far count."""
+        return self.completed.ended_by == "cancel"
+
+    @property
     def project(self) -> DBTProject:
         return self.prepared.project
 
@@ -124,18 +131,17 @@ def execute(
     """Run Fusion to the end; a timeout, cancel or kill is an execution error, never a result."""
     parser = EventParser(request.invocation_id, RUNTIME_NAME, emit)
     process = EngineProcess(argv, cwd=prepared.project.project_dir, env=env, timeout=timeout,
-                            on_line=parser.feed_line)
+                            on_line=parser.feed_line, on_cancel=parser.stop_requested)
     track(process)
     try:
         with database_lock(prepared.profile) if lock else contextlib.nullcontext():
             completed = process.run()
     finally:
         track(None)
-    if completed.ended_by != "exit" or completed.returncode < 0:
-        how = {
-            "timeout": f"timed out after {timeout:.0f}s",
-            "cancel": "was cancelled",
-        }.get(completed.ended_by, f"was killed by signal {-completed.returncode}")
+    if completed.ended_by == "timeout" or (completed.ended_by == "exit"
+                                           and completed.returncode < 0):
+        how = f"timed out after {timeout:.0f}s" if completed.ended_by == "timeout" \
+            else f"was killed by signal {-completed.returncode}"
         raise DBTExecutionError(
             f"dbt Fusion {how} after {parser.nodes_started} node(s) had started "
             f"({len(parser.finished)} finished); its artifacts are incomplete and were not read",
@@ -175,16 +181,23 @@ def read_result(
     target_path = invocation_target_path(prepared.project, request)
     run_results_file = target_path / "run_results.json"
     manifest_file = target_path / "manifest.json"
-    if not run_results_file.is_file():
-        raise failure(command, execution)
     manifest = load_artifact(manifest_file) if manifest_file.is_file() else None
-    nodes = run_results_nodes(load_artifact(run_results_file), manifest) or event_nodes(
-        parser.finished.values(), manifest_nodes(manifest))
+    if execution.interrupted:
+        nodes = _interrupted_nodes(parser, manifest)
+        write_interrupted_run_results(run_results_file, nodes,
+                                      invocation_id=request.invocation_id,
+                                      elapsed_time=execution.completed.elapsed)
+    elif not run_results_file.is_file():
+        raise failure(command, execution)
+    else:
+        nodes = run_results_nodes(load_artifact(run_results_file), manifest) or event_nodes(
+            parser.finished.values(), manifest_nodes(manifest))
     return invocation_result(
         result_cls, request=request, command=command, runtime=RUNTIME_NAME,
         project=prepared.project, profile=prepared.profile, target_path=target_path,
-        success=execution.completed.returncode == 0, elapsed_time=execution.completed.elapsed,
-        nodes=nodes,
+        success=execution.completed.returncode == 0 and not execution.interrupted,
+        elapsed_time=execution.completed.elapsed, nodes=nodes,
+        interrupted=execution.interrupted, nodes_total=parser.total,
         metadata={
             "fusion_version": prepared.binary.version,
             "engine_invocation_id": parser.engine_invocation_id,
@@ -193,6 +206,20 @@ def read_result(
     )
 
 
+def _interrupted_nodes(parser: EventParser,
+                       manifest: Mapping[str, Any] | None) -> tuple[NodeResult, ...]:
+    """What finished before Fusion was asked to stop, as it said; what it reported while shutting
+    down (it may call a stopped node a success) is an interrupted error."""
+    before = parser.finished_before_stop or frozenset()
+    nodes = event_nodes(parser.finished.values(), manifest_nodes(manifest))
+    return tuple(
+        node if node.unique_id in before else attrs.evolve(
+            node, status="error", error_message=_STOPPED, message=_STOPPED)
+        for node in nodes
+    )
+
+
+_STOPPED = "interrupted: the invocation was stopped before this node finished"
 _LINT_ERROR_CODES = {"dbt0101": "PRS", "dbt1501": "TMP", "dbt1502": "TMP"}
 """Fusion's parse and Jinja errors under SQLFluff's names for the same findings."""
 

@@ -181,6 +181,8 @@ class FusionRuntime(RuntimePlugin):
                                      self.settings, self._driver_paths()),
             timeout=timeout, lock=command in RUN_COMMANDS, emit=self.emit, track=track,
         )
+        if executed.interrupted:
+            return executed
         rejected = invocation.rejection(executed)
         if rejected and command == "lint":
             rejected = invocation.lint_rejection(rejected)

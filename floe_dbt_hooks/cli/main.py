@@ -134,6 +134,7 @@ def _run(args: argparse.Namespace) -> int:
     from floe_dbt_hooks.cli.progress import ProgressReporter, summary_table
     from floe_dbt_hooks.models import CompileRequest, RunRequest, to_dict
     from floe_dbt_hooks.plugin.manager import create_plugin_manager
+    from floe_dbt_hooks.runtime.signals import cancel_on_signals
 
     disable = _disabled(args.plugin_options)
     project_dir = Path(args.project_dir)
@@ -170,18 +171,27 @@ def _run(args: argparse.Namespace) -> int:
     }
     if args.command != "docs":
         common.update(select=args.select, exclude=args.exclude, selector=args.selector)
-    if args.command == "compile":
-        result = pm.hook.dbt_compile(request=CompileRequest(**common))
-    else:
-        result = pm.hook.dbt_run(request=RunRequest(
-            command=args.command, full_refresh=getattr(args, "full_refresh", False), **common
-        ))
+    request = CompileRequest(**common) if args.command == "compile" else RunRequest(
+        command=args.command, full_refresh=getattr(args, "full_refresh", False), **common)
+    with cancel_on_signals(pm.hook, request.invocation_id, restore=False) as interruption:
+        try:
+            if isinstance(request, RunRequest):
+                result = pm.hook.dbt_run(request=request)
+            else:
+                result = pm.hook.dbt_compile(request=request)
+        except KeyboardInterrupt:
+            print("interrupted before any node ran", file=sys.stderr)
+            return interruption.exit_code
     if reporter is not None:
         reporter.finish()
     if args.output == "json":
         _emit_json(to_dict(result))
     else:
         print(summary_table(result))
+    if result.interrupted:
+        print(f"interrupted after {len(result.nodes)} of {result.nodes_total or '?'} nodes",
+              file=sys.stderr)
+        return interruption.exit_code
     if result.success:
         return EXIT_OK
     return EXIT_FAILURES if result.failures else EXIT_ERROR

@@ -31,6 +31,9 @@ from floe_dbt_hooks.runtime.results import normalise_status
 from floe_dbt_hooks.secrets import redact
 
 Emit = Callable[[RuntimeEvent], None]
+_STACK_TRACES = frozenset({"MainStackTrace"})
+"""Events carrying a Python stack trace: debug level whatever the engine says, as dbt's own CLI
+shows them; the error itself arrives as its own event."""
 _RESULT_LINES = frozenset({"LogModelResult", "LogTestResult", "LogSeedResult", "LogSnapshotResult",
                            "LogNodeResult"})
 
@@ -87,11 +90,20 @@ class EventParser:
         self.other_lines: list[str] = []
         self.success: bool | None = None
         self.engine_invocation_id: str | None = None
+        self.finished_before_stop: frozenset[str] | None = None
+        """The nodes that had finished when the engine was asked to stop (None: never asked)."""
         self._node_events = False
 
     @property
     def nodes_started(self) -> int:
         return len(self.started)
+
+    def stop_requested(self) -> None:
+        """Remember which nodes had finished when the engine was asked to stop: an engine that
+        reports nodes while it shuts down may call unfinished work a success."""
+        with self._lock:
+            if self.finished_before_stop is None:
+                self.finished_before_stop = frozenset(self.finished)
 
     def errors(self) -> list[str]:
         """The texts of the error-level messages, in order (redacted)."""
@@ -119,7 +131,7 @@ class EventParser:
     def feed(self, info: Mapping[str, Any], data: Mapping[str, Any]) -> None:
         """One decoded envelope; emits the RuntimeEvent it describes."""
         name = str(info.get("name") or "")
-        level = str(info.get("level") or "info")
+        level = "debug" if name in _STACK_TRACES else str(info.get("level") or "info")
         message = redact(str(info.get("msg") or ""))
         node_info = data.get("node_info") or {}
         kind: EventKind = "log"

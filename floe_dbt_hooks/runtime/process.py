@@ -24,6 +24,18 @@ import attrs
 
 GRACE_SECONDS = 5.0
 _POLL_SECONDS = 0.05
+_live_groups: set[int] = set()
+_live_lock = threading.Lock()
+
+
+def kill_all() -> None:
+    """SIGKILL every engine process group still running in this process (a second signal's hard
+    stop: nothing may outlive the caller)."""
+    with _live_lock:
+        groups = list(_live_groups)
+    for group in groups:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(group, signal.SIGKILL)
 
 
 EndedBy = Literal["exit", "timeout", "cancel"]
@@ -51,17 +63,21 @@ class EngineProcess:
         env: Mapping[str, str],
         timeout: float,
         on_line: Callable[[str], None],
+        on_cancel: Callable[[], None] | None = None,
     ) -> None:
         self._argv = list(argv)
         self._cwd = cwd
         self._env = dict(env)
         self._timeout = timeout
         self._on_line = on_line
+        self._on_cancel = on_cancel
         self._cancelled = threading.Event()
         self.pid: int | None = None
 
     def cancel(self) -> None:
         """Ask the running child to stop; :meth:`run` returns with ``ended_by == "cancel"``."""
+        if self._on_cancel is not None and not self._cancelled.is_set():
+            self._on_cancel()
         self._cancelled.set()
 
     def _pump(self, stream: object) -> None:
@@ -95,6 +111,8 @@ class EngineProcess:
             errors="replace", start_new_session=True, bufsize=1,
         )
         self.pid = process.pid
+        with _live_lock:
+            _live_groups.add(process.pid)
         stderr_chunks: list[str] = []
         readers = [
             threading.Thread(target=self._pump, args=(process.stdout,), daemon=True),
@@ -117,11 +135,14 @@ class EngineProcess:
                     process.wait(timeout=_POLL_SECONDS)
                 except subprocess.TimeoutExpired:
                     continue
+            if ended_by != "exit":
+                self._stop(process)
         except BaseException:
             self._stop(process)
             raise
-        if ended_by != "exit":
-            self._stop(process)
+        finally:
+            with _live_lock:
+                _live_groups.discard(process.pid)
         for reader in readers:
             reader.join(timeout=GRACE_SECONDS)
         return Completed(

@@ -161,6 +161,8 @@ def invocation_result(
     elapsed_time: float,
     nodes: tuple[NodeResult, ...],
     metadata: Mapping[str, Any],
+    interrupted: bool = False,
+    nodes_total: int | None = None,
 ) -> _Result:
     """The result a runtime returns; artifact paths are set only for files that exist, the
     catalog only for ``docs`` (an older catalog.json in a shared target path is not this run's)."""
@@ -180,6 +182,8 @@ def invocation_result(
         catalog_path=catalog if command == "docs" and catalog.is_file() else None,
         elapsed_time=elapsed_time,
         nodes=nodes,
+        interrupted=interrupted,
+        nodes_total=nodes_total,
         metadata={
             "adapter_type": profile.adapter_type,
             "profile": profile.profile,
@@ -187,3 +191,31 @@ def invocation_result(
             **metadata,
         },
     )
+
+
+def write_interrupted_run_results(path: Path, nodes: tuple[NodeResult, ...], *,
+                                  invocation_id: str, elapsed_time: float) -> None:
+    """run_results.json for an interrupted invocation whose engine wrote none: the finished nodes
+    in dbt's layout, written whole or not at all; ``metadata.floe_interrupted`` says so."""
+    import json
+    from datetime import datetime, timezone
+
+    from floe_dbt_hooks.fsutil import atomic_write_text
+
+    now = datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
+    payload = {
+        "metadata": {"dbt_schema_version": "https://schemas.getdbt.com/dbt/run-results/v6.json",
+                     "generated_at": now, "invocation_id": invocation_id,
+                     "floe_interrupted": True},
+        "results": [
+            {"unique_id": n.unique_id, "status": n.status, "message": n.message,
+             "execution_time": n.execution_time, "failures": n.failures,
+             "adapter_response": {} if n.rows_affected is None
+             else {"rows_affected": n.rows_affected},
+             "timing": [], "thread_id": None, "relation_name": n.relation_name}
+            for n in nodes
+        ],
+        "elapsed_time": elapsed_time,
+        "args": {},
+    }
+    atomic_write_text(path, json.dumps(payload, indent=2))

@@ -17,7 +17,7 @@ import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 _T = TypeVar("_T")
 _CLONE_FS = 0x00000200
@@ -34,28 +34,55 @@ def _unshare_filesystem_context() -> bool:
         return False
 
 
-def run_in_directory(path: Path, function: Callable[[], _T]) -> _T:
-    """``function()`` on a thread whose working directory is ``path``; its result or exception.
+class DirectoryRun(Generic[_T]):
+    """``function()`` on a thread whose working directory is ``path``; :meth:`interrupt` raises
+    KeyboardInterrupt inside it (how dbt-core expects to be stopped: it then writes the results
+    so far, cancels its open queries and returns), from any thread."""
 
-    The caller's context variables (the current trace span, bound log fields) go along."""
-    outcome: dict[str, object] = {}
-    context = contextvars.copy_context()
+    def __init__(self, path: Path, function: Callable[[], _T]) -> None:
+        self._path = path
+        self._function = function
+        self._context = contextvars.copy_context()
+        self._outcome: dict[str, object] = {}
+        self._worker = threading.Thread(target=self._target, name=f"floe-dbt-in-{path.name}",
+                                        daemon=True)
 
-    def target() -> None:
+    def _target(self) -> None:
         private = _unshare_filesystem_context()
         previous = os.getcwd()
         try:
-            os.chdir(path)
-            outcome["value"] = context.run(function)
+            os.chdir(self._path)
+            self._outcome["value"] = self._context.run(self._function)
         except BaseException as exc:
-            outcome["error"] = exc
+            self._outcome["error"] = exc
         finally:
             if not private:
                 os.chdir(previous)
 
-    worker = threading.Thread(target=target, name=f"floe-dbt-in-{path.name}", daemon=True)
-    worker.start()
-    worker.join()
-    if "error" in outcome:
-        raise outcome["error"]  # type: ignore[misc]
-    return outcome["value"]  # type: ignore[return-value]
+    @property
+    def running(self) -> bool:
+        return self._worker.is_alive()
+
+    def interrupt(self) -> bool:
+        """Raise KeyboardInterrupt in the running function; False when it is not running."""
+        ident = self._worker.ident
+        if ident is None or not self._worker.is_alive():
+            return False
+        ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident),
+                                                   ctypes.py_object(KeyboardInterrupt))
+        return True
+
+    def run(self) -> _T:
+        """Start, wait (a signal handler may run meanwhile), and return or raise its outcome."""
+        self._worker.start()
+        self._worker.join()
+        if "error" in self._outcome:
+            raise self._outcome["error"]  # type: ignore[misc]
+        return self._outcome["value"]  # type: ignore[return-value]
+
+
+def run_in_directory(path: Path, function: Callable[[], _T]) -> _T:
+    """``function()`` on a thread whose working directory is ``path``; its result or exception.
+
+    The caller's context variables (the current trace span, bound log fields) go along."""
+    return DirectoryRun(path, function).run()

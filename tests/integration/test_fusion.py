@@ -17,7 +17,14 @@ import pytest
 from floe_dbt_fusion import detection
 from floe_dbt_fusion.plugin import FusionRuntime
 
-from floe_dbt_hooks import CompileRequest, DBTFacade, LintRequest, RunRequest, create_plugin_manager
+from floe_dbt_hooks import (
+    CompileRequest,
+    DBTFacade,
+    DBTRunResult,
+    LintRequest,
+    RunRequest,
+    create_plugin_manager,
+)
 from floe_dbt_hooks.artifacts import load_artifact
 from floe_dbt_hooks.errors import (
     DBTAdapterUnavailableError,
@@ -415,15 +422,18 @@ def test_eight_concurrent_processes(project: Path, floe_dbt: RunCLI) -> None:
 
 # -- stopping a run --------------------------------------------------------------------------
 
-def _start_slow_build(project: Path, pm: FloePluginManager, **options: object) -> tuple[
-        threading.Thread, list[BaseException], RunRequest]:
+def _start_slow_build(project: Path, pm: FloePluginManager, select: str = "slow",
+                      results: list[DBTRunResult] | None = None, command: str = "run",
+                      **options: object) -> tuple[threading.Thread, list[BaseException], RunRequest]:
     (project / "models" / "slow.sql").write_text(SLOW_MODEL)
-    request = RunRequest(project_dir=project, command="run", select=["slow"], **options)  # type: ignore[arg-type]
+    request = RunRequest(project_dir=project, command=command, select=select.split(), **options)  # type: ignore[arg-type]
     errors: list[BaseException] = []
 
     def run() -> None:
         try:
-            pm.hook.dbt_run(request=request)
+            result = pm.hook.dbt_run(request=request)
+            if results is not None:
+                results.append(result)
         except BaseException as exc:
             errors.append(exc)
 
@@ -462,19 +472,42 @@ def test_timeout_kills_the_process_group(project: Path) -> None:
     assert recorder.fallbacks == []
 
 
-def test_cancel_stops_a_running_invocation(project: Path) -> None:
+@pytest.mark.parametrize("runtime", ["fusion", "core"])
+def test_cancel_keeps_the_finished_nodes(project: Path, runtime: str) -> None:
+    """dbt_cancel stops either engine mid-run (Fusion: its process group; dbt-core: its own
+    interruption, which cancels the running query); the nodes finished so far are the result,
+    marked interrupted, and in run_results.json; nothing falls back, the DuckDB lock is free."""
     recorder = EventRecorder()
-    pm = create_plugin_manager(project, runtime="fusion", plugins=[recorder])
-    thread, errors, request = _start_slow_build(project, pm)
-    plugin = _fusion_plugin(pm)
-    pid = _running_pid(plugin, request.invocation_id)
-    _wait_for_node_start(recorder)
-    assert plugin.dbt_cancel(invocation_id=request.invocation_id) is True
+    pm = create_plugin_manager(project, runtime=runtime, plugins=[recorder], fallback=False)
+    results: list[DBTRunResult] = []
+    thread, errors, request = _start_slow_build(project, pm, select="people slow",
+                                                results=results, command="build")
+    pid = _running_pid(_fusion_plugin(pm), request.invocation_id) if runtime == "fusion" else None
+    deadline = time.monotonic() + 60
+    while not ("seed.contract.people" in recorder.node_ids("node_finish", request.invocation_id)
+               and "model.contract.slow" in recorder.node_ids("node_start", request.invocation_id)):
+        assert time.monotonic() < deadline, "the seed never finished or the slow model never started"
+        time.sleep(0.05)
+    started = time.monotonic()
+    assert pm.hook.dbt_cancel(invocation_id=request.invocation_id) is True
     thread.join(timeout=60)
-    assert isinstance(errors[0], DBTExecutionError)
-    assert "was cancelled" in errors[0].message
-    assert not _alive(pid)
-    assert plugin.dbt_cancel(invocation_id=request.invocation_id) is None
+    assert not thread.is_alive()
+    assert time.monotonic() - started < 30, "cancelling took too long"
+    assert errors == []
+    [result] = results
+    assert (result.interrupted, result.success, result.runtime) == (True, False, runtime)
+    statuses = {n.unique_id: n.status for n in result.nodes}
+    assert statuses["seed.contract.people"] == "success"
+    assert statuses.get("model.contract.slow", "error") == "error", "the stopped node never succeeds"
+    assert result.run_results_path is not None
+    written = {r["unique_id"] for r in load_artifact(result.run_results_path)["results"]}
+    assert written == {n.unique_id for n in result.nodes}
+    assert recorder.fallbacks == []
+    if pid is not None:
+        assert not _alive(pid)
+    assert pm.hook.dbt_cancel(invocation_id=request.invocation_id) is None
+    again = pm.hook.dbt_run(request=RunRequest(project_dir=project, command="seed"))
+    assert again.success, "the database lock was released"
 
 
 def test_killed_fusion_gives_an_error_not_a_hang_and_no_fallback(project: Path) -> None:

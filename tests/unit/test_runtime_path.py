@@ -124,7 +124,10 @@ def test_engine_messages_and_unparsable_lines_are_kept_redacted() -> None:
                                 level="error", msg=f"[error] boom {SECRET}"))
     parser.feed_line(f"thread panicked {SECRET}")
     parser.feed_line(_json_line("CommandCompleted", "Q039", {"success": False}, level="info"))
-    assert parser.errors() == ["[error] boom *****"]
+    parser.feed_line(_json_line("MainStackTrace", "Z003", {}, level="error",
+                                msg="Traceback (most recent call last): ..."))
+    assert parser.errors() == ["[error] boom *****"], "a stack trace is not an engine error"
+    assert events[-1].level == "debug"
     assert parser.messages[0].unique_id == "model.p.a"
     assert parser.other_lines == ["thread panicked *****"]
     assert parser.success is False
