@@ -228,8 +228,11 @@ def _handler(standin: StandIn) -> type[BaseHTTPRequestHandler]:
         ("GET", re.compile(r"runs/(\d+)/artifacts/?"), "list_artifacts"),
         ("GET", re.compile(r"runs/(\d+)/artifacts/(.+)"), "run_artifact"),
         ("POST", re.compile(r"runs/(\d+)/cancel/?"), "cancel"),
+        ("GET", re.compile(r""), "get_account"),
+        ("GET", re.compile(r"projects/(\d+)/?"), "get_project"),
+        ("GET", re.compile(r"environments/(\d+)/?"), "get_environment"),
     ]
-    prefix = re.compile(r"/api/v2/accounts/(\d+)/(.*)")
+    prefix = re.compile(r"/api/v2/accounts/(\d+)(?:/(.*))?")
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -284,12 +287,13 @@ def _handler(standin: StandIn) -> type[BaseHTTPRequestHandler]:
                 self._send(404, _envelope(404, None, "The requested resource was not found."))
                 return
             query = parse_qs(url.query)
+            rest = matched.group(2) or ""
             for verb, pattern, name in routes:
-                found = pattern.fullmatch(matched.group(2))
+                found = pattern.fullmatch(rest)
                 if verb == method and found:
                     getattr(self, name)(*found.groups(), query=query, body=raw_body)
                     return
-            self._send(405 if any(p.fullmatch(matched.group(2)) for _, p, _ in routes) else 404,
+            self._send(405 if any(p.fullmatch(rest) for _, p, _ in routes) else 404,
                        _envelope(404, None, "Not found."))
 
         def _job(self, job_id: str) -> Job | None:
@@ -398,6 +402,35 @@ def _handler(standin: StandIn) -> type[BaseHTTPRequestHandler]:
                 self._send(404, _envelope(404, None, f"Artifact {path} not found."))
                 return
             self._send(200, raw=target.read_bytes())
+
+        def get_account(self, *, query: dict[str, list[str]], body: bytes) -> None:
+            self._send(200, _envelope(200, {"id": standin.account_id, "name": "Stand-in",
+                                            "state": 1, "plan": "enterprise", "locked": False,
+                                            "run_slots": 5}))
+
+        def get_project(self, project_id: str, *, query: dict[str, list[str]],
+                        body: bytes) -> None:
+            if not any(p == int(project_id) for p, _ in standin.environments):
+                self._send(404, _envelope(404, None, "The requested resource was not found."))
+                return
+            self._send(200, _envelope(200, {
+                "id": int(project_id), "account_id": standin.account_id,
+                "name": f"project {project_id}", "state": 1, "type": 0,
+                "dbt_project_subdirectory": None,
+                "environments": [{"id": e, "project_id": p} for p, e in standin.environments
+                                 if p == int(project_id)]}))
+
+        def get_environment(self, environment_id: str, *, query: dict[str, list[str]],
+                            body: bytes) -> None:
+            project = next((p for p, e in standin.environments if e == int(environment_id)), None)
+            if project is None:
+                self._send(404, _envelope(404, None, "The requested resource was not found."))
+                return
+            self._send(200, _envelope(200, {
+                "id": int(environment_id), "account_id": standin.account_id,
+                "project_id": project, "name": f"environment {environment_id}", "state": 1,
+                "type": "deployment", "deployment_type": "production",
+                "dbt_version": "versionless", "use_custom_branch": False}))
 
         def cancel(self, run_id: str, *, query: dict[str, list[str]], body: bytes) -> None:
             run = self._run(run_id)

@@ -177,3 +177,25 @@ def test_the_standin_filters_jobs_as_the_spec_lists_them(standin: StandIn,
     assert [j["name"] for j in deleted["data"]] == ["gone"]
     assert [j["name"] for j in named["data"]] == ["Nightly build"]
     assert too_many.status_code == 400
+
+
+def test_the_standin_answers_what_dagster_dbt_reads_besides_runs(standin: StandIn,
+                                                                  tmp_path: Path) -> None:
+    """Fidelity gaps dagster-dbt's client found: the account without a trailing slash, projects,
+    environments, and List Runs filtered by project, environment, status__in and
+    finished_at__range."""
+    standin.add_environment(tmp_path, project_id=PROJECT, environment_id=ENVIRONMENT)
+    with api(standin) as client:
+        account = client.get(f"{standin.access_url}/api/v2/accounts/{standin.account_id}")
+        project = client.get(f"projects/{PROJECT}")
+        environment = client.get(f"environments/{ENVIRONMENT}/")
+        missing = client.get("environments/12345")
+        runs = client.get("runs", params={"project_id": PROJECT, "status__in": "[1,2,3]",
+                                          "finished_at__range": '["2020-01-01T00:00:00+00:00", '
+                                                                '"2020-01-02T00:00:00+00:00"]'})
+    assert account.json()["data"]["id"] == standin.account_id
+    assert project.json()["data"]["id"] == PROJECT
+    assert environment.json()["data"]["project_id"] == PROJECT
+    assert missing.status_code == 404
+    assert runs.status_code == 200
+    assert runs.json()["extra"]["filters"]["status__in"] == ["1", "2", "3"]
