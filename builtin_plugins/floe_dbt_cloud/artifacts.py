@@ -3,7 +3,8 @@
 A cloud invocation leaves ``dbt_cloud_run.json`` in its target path naming the run; an artifact
 missing there is fetched from that run (``GET runs/{id}/artifacts/{path}``). A target path without a
 run marker gets the artifact of the job's latest run that has one
-(``GET jobs/{job_id}/artifacts/{path}``).
+(``GET jobs/{job_id}/artifacts/{path}``); without a configured job, of the runtime's own job
+when it exists (it is never created just to read an artifact).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 def artifact_path(request: ArtifactRequest, settings: CloudSettings) -> Path | None:
     from floe_dbt_cloud.client import CloudAPIError, CloudClient, CloudNotFound
     from floe_dbt_cloud.invocation import RUN_MARKER
+    from floe_dbt_cloud.jobs import existing_job
     from floe_dbt_hooks.errors import DBTExecutionError
     from floe_dbt_hooks.fsutil import atomic_write_bytes
     from floe_dbt_hooks.project import load_project
@@ -40,8 +42,10 @@ def artifact_path(request: ArtifactRequest, settings: CloudSettings) -> Path | N
                 run = json.loads(marker.read_text(encoding="utf-8"))
                 data = client.artifact(int(run["run_id"]), name, step=run.get("step"))
             else:
-                assert settings.job_id is not None
-                data = client.job_artifact(settings.job_id, name)
+                job_id = existing_job(client, settings)
+                if job_id is None:
+                    return None
+                data = client.job_artifact(job_id, name)
     except CloudNotFound:
         return None
     except CloudAPIError as exc:

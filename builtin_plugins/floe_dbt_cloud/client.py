@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 
 RUN_STEPS = '["run_steps"]'
 PAGE_LIMIT = 100
+MAX_PAGES = 50
+"""At most this many pages of a list are read (5,000 jobs): a bound, should ``total_count`` lie."""
 _NOT_PROCESSED = (429, 502, 503)
 
 
@@ -165,9 +167,10 @@ class CloudClient:
         return data
 
     def jobs(self, **filters: Any) -> Iterator[dict[str, Any]]:
-        """Every job matching ``filters``, page by page (``limit`` at most 100, ``offset``)."""
+        """Every job matching ``filters``, page by page (``limit`` at most 100, ``offset``), reading
+        at most :data:`MAX_PAGES` pages."""
         offset = 0
-        while True:
+        for _ in range(MAX_PAGES):
             response = self.request("GET", "jobs/", params={**filters, "limit": PAGE_LIMIT,
                                                             "offset": offset})
             page = self._data(response) or []
@@ -177,6 +180,14 @@ class CloudClient:
             offset += len(page)
             if not page or total is None or offset >= int(total):
                 return
+        raise CloudAPIError(f"jobs/ still had more than {MAX_PAGES * PAGE_LIMIT} jobs to list "
+                            f"after {MAX_PAGES} pages", path="jobs/")
+
+    def create_job(self, body: Mapping[str, Any]) -> int:
+        """Create a job (``POST jobs/``) and return its id; retried only when the request cannot
+        have created it."""
+        data = self._data(self.request("POST", "jobs/", body=body, idempotent=False))
+        return int(data["id"])
 
     def trigger(self, job_id: int, body: Mapping[str, Any]) -> dict[str, Any]:
         data: dict[str, Any] = self._data(

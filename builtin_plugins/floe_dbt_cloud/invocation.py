@@ -173,12 +173,14 @@ def cancelled_error(run: Mapping[str, Any], by_us: bool) -> DBTExecutionError:
 def configuration_error(exc: Exception, settings: CloudSettings) -> DBTConfigurationError:
     from floe_dbt_cloud.client import CloudAuthError
 
+    job = f"run job {settings.job_id}" if settings.job_id is not None \
+        else f"list, create and run jobs of project {settings.project_id}"
     if isinstance(exc, CloudAuthError):
         return DBTConfigurationError(
             f"dbt Cloud refused the API token for account {settings.account_id} "
             f"({exc.status}: {exc})",
             hint=f"set the environment variable {settings.token_env} to a service or personal "
-                 f"token that may run job {settings.job_id} in account {settings.account_id}")
+                 f"token that may {job} in account {settings.account_id}")
     return DBTConfigurationError(
         f"dbt Cloud job {settings.job_id} not found in account {settings.account_id} ({exc})",
         hint="check plugins.cloud.job_id / FLOE_DBT_CLOUD_JOB_ID and plugins.cloud.account_id",

@@ -2,9 +2,10 @@
 
 It serves ``dbt_run`` and ``dbt_compile`` by triggering the configured job with the request's
 dbt command (Admin API v2), ``dbt_cancel`` by cancelling the run it triggered, and
-``dbt_artifact_path`` by downloading a cloud invocation's artifacts. Not configured (no account, job
-or token) it declines through ``dbt_fallback`` before anything is sent; once a run is triggered it
-never declines.
+``dbt_artifact_path`` by downloading a cloud invocation's artifacts. Without a ``job_id`` it runs on a
+job of its own per project and environment (:mod:`floe_dbt_cloud.jobs`). Not configured (no account,
+no job nor project and environment, or no token) it declines through ``dbt_fallback`` before
+anything is sent; once a run is triggered it never declines.
 
 Only this module is imported at plugin discovery; the HTTP client loads on first use.
 """
@@ -62,7 +63,9 @@ class CloudRuntime(RuntimePlugin):
             missing = settings.missing()
             reason = f"not configured: {', '.join(missing)}" if missing else None
             details = {"access_url": settings.access_url, "account_id": settings.account_id,
-                       "job_id": settings.job_id, "token_env": settings.token_env,
+                       "job_id": settings.job_id, "project_id": settings.project_id,
+                       "environment_id": settings.environment_id, "job_name": settings.job_name,
+                       "token_env": settings.token_env,
                        "poll_interval": settings.poll_interval, "timeout": settings.timeout}
         except FloeDBTError as exc:
             reason, details = str(exc), {}
@@ -117,17 +120,25 @@ class CloudRuntime(RuntimePlugin):
             self.decline(
                 request, "not-configured", "FLOE-DBT-E003",
                 f"dbt Cloud is not configured: missing {', '.join(missing)}",
-                hint=f"set plugins.cloud.account_id and job_id in floe.yml and the token in "
-                     f"${settings.token_env}",
+                hint=f"set plugins.cloud.account_id and job_id (or project_id and "
+                     f"environment_id) in floe.yml and the token in ${settings.token_env}",
             )
             return None
-        from floe_dbt_cloud.client import CloudClient
+        import attrs
+
+        from floe_dbt_cloud.client import CloudAPIError, CloudClient
         from floe_dbt_cloud.invocation import LiveRun
+        from floe_dbt_cloud.jobs import job_error, resolve_job
         from floe_dbt_cloud.runner import serve
         from floe_dbt_hooks.project import load_project, prepare_target_path
 
         project = load_project(request.project_dir)
         with CloudClient(settings) as client:
+            try:
+                job_id, _ = resolve_job(client, settings)
+            except CloudAPIError as exc:
+                raise job_error(exc, settings) from None
+            settings = attrs.evolve(settings, job_id=job_id)
             live = LiveRun(client=client)
             with self._lock:
                 self._running[request.invocation_id] = live

@@ -19,11 +19,15 @@ from floe_dbt_hooks.secrets import register_secrets
 
 DEFAULT_ACCESS_URL = "https://cloud.getdbt.com"
 DEFAULT_TOKEN_ENV = "DBT_CLOUD_API_TOKEN"
+DEFAULT_JOB_NAME = "floe-dbt-hooks ad-hoc job"
 ENV_OVERRIDES = {
     "access_url": "FLOE_DBT_CLOUD_ACCESS_URL",
     "account_id": "FLOE_DBT_CLOUD_ACCOUNT_ID",
     "job_id": "FLOE_DBT_CLOUD_JOB_ID",
+    "project_id": "FLOE_DBT_CLOUD_PROJECT_ID",
+    "environment_id": "FLOE_DBT_CLOUD_ENVIRONMENT_ID",
 }
+_IDS = ("account_id", "job_id", "project_id", "environment_id")
 
 
 def _optional_int(value: Any, name: str) -> int | None:
@@ -45,6 +49,11 @@ class CloudSettings:
     access_url: str = DEFAULT_ACCESS_URL
     account_id: int | None = None
     job_id: int | None = None
+    """The job to run; without it, the job named ``job_name`` in ``project_id`` and
+    ``environment_id`` is found or created (see :mod:`floe_dbt_cloud.jobs`)."""
+    project_id: int | None = None
+    environment_id: int | None = None
+    job_name: str = DEFAULT_JOB_NAME
     token_env: str = DEFAULT_TOKEN_ENV
     token: str | None = attrs.field(default=None, repr=False)
     poll_interval: float = 2.0
@@ -71,8 +80,9 @@ class CloudSettings:
         missing = []
         if self.account_id is None:
             missing.append(f"account id (plugins.cloud.account_id or {ENV_OVERRIDES['account_id']})")
-        if self.job_id is None:
-            missing.append(f"job id (plugins.cloud.job_id or {ENV_OVERRIDES['job_id']})")
+        if self.job_id is None and (self.project_id is None or self.environment_id is None):
+            missing.append(f"job id (plugins.cloud.job_id or {ENV_OVERRIDES['job_id']}), or "
+                           "project_id and environment_id to find or create the job")
         if not self.token:
             missing.append(f"API token (environment variable {self.token_env})")
         return missing
@@ -95,22 +105,18 @@ def load_settings(raw: Mapping[str, Any], environ: Mapping[str, str] | None = No
     token = env.get(token_env) or None
     if token:
         register_secrets([token])
-    known = {f.name for f in attrs.fields(CloudSettings)} - {"token", "account_id", "job_id"}
-    unknown = sorted(set(values) - known - {"account_id", "job_id"})
+    known = {f.name for f in attrs.fields(CloudSettings)} - {"token"}
+    unknown = sorted(set(values) - known)
     if unknown:
         raise DBTConfigurationError(
             f"unknown plugins.cloud setting(s): {', '.join(unknown)}",
-            hint=f"known settings: {', '.join(sorted(known | {'account_id', 'job_id'}))}",
+            hint=f"known settings: {', '.join(sorted(known))}",
         )
     options: dict[str, Any] = {}
     for field in attrs.fields(CloudSettings):
-        if field.name in values and field.name not in ("account_id", "job_id", "token"):
+        if field.name in values and field.name not in (*_IDS, "token"):
             value = values[field.name]
             options[field.name] = type(field.default)(value) if field.default is not None \
                 and value is not None else value
-    return CloudSettings(
-        **options,
-        account_id=_optional_int(values.get("account_id"), "account_id"),
-        job_id=_optional_int(values.get("job_id"), "job_id"),
-        token=token,
-    )
+    ids: dict[str, Any] = {name: _optional_int(values.get(name), name) for name in _IDS}
+    return CloudSettings(**options, **ids, token=token)

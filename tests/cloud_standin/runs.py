@@ -46,13 +46,17 @@ class Job:
     project_id: int = 1
     environment_id: int = 1
     execute_steps: list[str] = field(default_factory=lambda: ["dbt build"])
+    state: int = 1
+    definition: dict[str, Any] = field(default_factory=dict)
+    """The other fields of the job as created (``POST jobs/``), returned as they were given."""
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def payload(self) -> dict[str, Any]:
-        return {"id": self.id, "account_id": self.account_id, "project_id": self.project_id,
+        return {"job_type": "other", "triggers": {"github_webhook": False, "schedule": False},
+                **self.definition,
+                "id": self.id, "account_id": self.account_id, "project_id": self.project_id,
                 "environment_id": self.environment_id, "name": self.name,
-                "execute_steps": list(self.execute_steps), "state": 1,
-                "job_type": "other", "triggers": {"schedule": False}}
+                "execute_steps": list(self.execute_steps), "state": self.state}
 
 
 @dataclass

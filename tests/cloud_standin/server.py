@@ -5,7 +5,8 @@ openapi-v2.yaml): paths under ``/api/v2/accounts/{account_id}/`` (with or withou
 slash), ``Authorization: Token <token>`` (or ``Bearer``), JSON envelopes ``{"status": {code,
 is_success, user_message, developer_message}, "data": ...}``, lists paged with ``limit`` (at most
 100) and ``offset`` and described in ``extra.pagination``, the ``TriggerRunRequest`` body (``cause``
-required, at most 255 characters), ``include_related`` on runs, and artifacts served as raw files,
+required, at most 255 characters), job creation and the list filters of jobs and runs (see
+:mod:`tests.cloud_standin.jobs`), ``include_related`` on runs, and artifacts served as raw files,
 by default from the last step that has them, or from ``?step=N``.
 
 Runs execute for real (see :mod:`tests.cloud_standin.runs`). :class:`Faults` injects what the real
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from tests.cloud_standin.jobs import definition, filter_items, job_problems
 from tests.cloud_standin.runs import CANCELLED, ERROR, SUCCESS, Job, Run, RunFaults
 
 MAX_CAUSE = 255
@@ -60,9 +62,15 @@ class Seen:
 class StandIn:
     """The server: start it, add jobs, point the runtime at :attr:`access_url`, stop it."""
 
-    def __init__(self, token: str = "standin-token-7f3a9c", account_id: int = 43) -> None:
+    def __init__(self, token: str = "standin-token-7f3a9c", account_id: int = 43, *,
+                 fill_job_defaults: bool = False) -> None:
         self.token = token
         self.account_id = account_id
+        self.fill_job_defaults = fill_job_defaults
+        """See :mod:`tests.cloud_standin.jobs`: False holds ``POST jobs/`` to the spec's list of
+        required fields, True fills the ones the service evidently defaults."""
+        self.environments: dict[tuple[int, int], tuple[Path, Path]] = {}
+        self.created_jobs: list[dict[str, Any]] = []
         self.faults = Faults()
         self.jobs: dict[int, Job] = {}
         self.runs: dict[int, Run] = {}
@@ -99,6 +107,14 @@ class StandIn:
     def __exit__(self, *_: object) -> None:
         self.stop()
 
+    def add_environment(self, project_dir: Path, profiles_dir: Path | None = None, *,
+                        project_id: int = 1, environment_id: int = 1) -> None:
+        """A dbt Cloud project and deployment environment whose runs use these local folders
+        (its repository and its connection), so jobs can be created in it."""
+        with self.lock:
+            self.environments[(project_id, environment_id)] = (
+                Path(project_dir), Path(profiles_dir or project_dir))
+
     def add_job(self, project_dir: Path, profiles_dir: Path | None = None,
                 **options: Any) -> Job:
         with self.lock:
@@ -106,7 +122,29 @@ class StandIn:
                       project_dir=Path(project_dir), profiles_dir=Path(profiles_dir or project_dir),
                       **options)
             self.jobs[job.id] = job
+            self.environments.setdefault((job.project_id, job.environment_id),
+                                         (job.project_dir, job.profiles_dir))
         return job
+
+    def create_job(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """``POST jobs/``: the status and envelope the service answers."""
+        problems = job_problems(body, self.account_id, self.fill_job_defaults)
+        where = (body.get("project_id"), body.get("environment_id"))
+        if not problems and where not in self.environments:
+            problems["environment_id"] = [f"No environment {where[1]} in project {where[0]}."]
+        if problems:
+            return 400, _envelope(400, problems, "The request was invalid. Please double check "
+                                  "the provided data and try again.")
+        project_dir, profiles_dir = self.environments[where]
+        with self.lock:
+            self.created_jobs.append(dict(body))
+            job = Job(id=1000 + len(self.jobs) + 1, account_id=self.account_id,
+                      project_dir=project_dir, profiles_dir=profiles_dir, name=body["name"],
+                      project_id=body["project_id"], environment_id=body["environment_id"],
+                      execute_steps=list(body.get("execute_steps") or ["dbt build"]),
+                      state=int(body.get("state") or 1), definition=definition(body))
+            self.jobs[job.id] = job
+        return 200, _envelope(200, job.payload())
 
     def href(self, run_id: int, job: Job) -> str:
         return (f"{self.access_url}/deploy/{self.account_id}/projects/{job.project_id}/runs/"
@@ -152,7 +190,8 @@ def _envelope(code: int, data: Any, message: str = "Success!", **extra: Any) -> 
                        "developer_message": ""}, "data": data, **extra}
 
 
-def _page(items: list[dict[str, Any]], query: dict[str, list[str]]) -> tuple[int, dict[str, Any]]:
+def _page(items: list[dict[str, Any]], query: dict[str, list[str]],
+          fields: dict[str, str]) -> tuple[int, dict[str, Any]]:
     try:
         limit = int(query.get("limit", ["100"])[0])
         offset = int(query.get("offset", ["0"])[0])
@@ -160,10 +199,10 @@ def _page(items: list[dict[str, Any]], query: dict[str, list[str]]) -> tuple[int
         return 400, _envelope(400, None, "limit and offset must be integers")
     if limit > MAX_LIMIT or limit < 1 or offset < 0:
         return 400, _envelope(400, None, f"limit must be 1..{MAX_LIMIT}, offset >= 0")
+    items, applied = filter_items(items, query, fields)
     page = items[offset:offset + limit]
-    return 200, _envelope(200, page, extra={"filters": {}, "order_by": "id",
-                                            "pagination": {"count": len(page),
-                                                           "total_count": len(items)}})
+    return 200, _envelope(200, page, extra={**applied, "pagination": {
+        "count": len(page), "total_count": len(items)}})
 
 
 def _related(query: dict[str, list[str]]) -> set[str]:
@@ -180,6 +219,7 @@ def _related(query: dict[str, list[str]]) -> set[str]:
 def _handler(standin: StandIn) -> type[BaseHTTPRequestHandler]:
     routes: list[tuple[str, re.Pattern[str], str]] = [
         ("GET", re.compile(r"jobs/?"), "list_jobs"),
+        ("POST", re.compile(r"jobs/?"), "create_job"),
         ("GET", re.compile(r"jobs/(\d+)/?"), "get_job"),
         ("POST", re.compile(r"jobs/(\d+)/run/?"), "trigger"),
         ("GET", re.compile(r"jobs/(\d+)/artifacts/(.+)"), "job_artifact"),
@@ -188,8 +228,11 @@ def _handler(standin: StandIn) -> type[BaseHTTPRequestHandler]:
         ("GET", re.compile(r"runs/(\d+)/artifacts/?"), "list_artifacts"),
         ("GET", re.compile(r"runs/(\d+)/artifacts/(.+)"), "run_artifact"),
         ("POST", re.compile(r"runs/(\d+)/cancel/?"), "cancel"),
+        ("GET", re.compile(r""), "get_account"),
+        ("GET", re.compile(r"projects/(\d+)/?"), "get_project"),
+        ("GET", re.compile(r"environments/(\d+)/?"), "get_environment"),
     ]
-    prefix = re.compile(r"/api/v2/accounts/(\d+)/(.*)")
+    prefix = re.compile(r"/api/v2/accounts/(\d+)(?:/(.*))?")
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -244,12 +287,13 @@ def _handler(standin: StandIn) -> type[BaseHTTPRequestHandler]:
                 self._send(404, _envelope(404, None, "The requested resource was not found."))
                 return
             query = parse_qs(url.query)
+            rest = matched.group(2) or ""
             for verb, pattern, name in routes:
-                found = pattern.fullmatch(matched.group(2))
+                found = pattern.fullmatch(rest)
                 if verb == method and found:
                     getattr(self, name)(*found.groups(), query=query, body=raw_body)
                     return
-            self._send(405 if any(p.fullmatch(matched.group(2)) for _, p, _ in routes) else 404,
+            self._send(405 if any(p.fullmatch(rest) for _, p, _ in routes) else 404,
                        _envelope(404, None, "Not found."))
 
         def _job(self, job_id: str) -> Job | None:
@@ -266,10 +310,18 @@ def _handler(standin: StandIn) -> type[BaseHTTPRequestHandler]:
 
         def list_jobs(self, *, query: dict[str, list[str]], body: bytes) -> None:
             jobs = [j.payload() for j in standin.jobs.values()]
-            for key in ("project_id", "environment_id"):
-                if key in query:
-                    jobs = [j for j in jobs if str(j[key]) == query[key][0]]
-            self._send(*_page(jobs, query))
+            self._send(*_page(jobs, query, {"project_id": "project_id", "pk": "id",
+                                            "environment_id": "environment_id"}))
+
+        def create_job(self, *, query: dict[str, list[str]], body: bytes) -> None:
+            try:
+                request = json.loads(body or b"{}")
+            except ValueError:
+                request = None
+            if not isinstance(request, dict):
+                self._send(400, _envelope(400, None, "The request body is not a JSON object."))
+                return
+            self._send(*standin.create_job(request))
 
         def get_job(self, job_id: str, *, query: dict[str, list[str]], body: bytes) -> None:
             job = self._job(job_id)
@@ -304,9 +356,9 @@ def _handler(standin: StandIn) -> type[BaseHTTPRequestHandler]:
 
         def list_runs(self, *, query: dict[str, list[str]], body: bytes) -> None:
             runs = [r.payload(steps=False) for r in standin.runs.values()]
-            if "job_definition_id" in query:
-                runs = [r for r in runs if str(r["job_id"]) == query["job_definition_id"][0]]
-            self._send(*_page(runs, query))
+            self._send(*_page(runs, query, {
+                "job_definition_id": "job_definition_id", "project_id": "project_id",
+                "environment_id": "environment_id", "status": "status", "pk": "id"}))
 
         def get_run(self, run_id: str, *, query: dict[str, list[str]], body: bytes) -> None:
             run = self._run(run_id)
@@ -350,6 +402,35 @@ def _handler(standin: StandIn) -> type[BaseHTTPRequestHandler]:
                 self._send(404, _envelope(404, None, f"Artifact {path} not found."))
                 return
             self._send(200, raw=target.read_bytes())
+
+        def get_account(self, *, query: dict[str, list[str]], body: bytes) -> None:
+            self._send(200, _envelope(200, {"id": standin.account_id, "name": "Stand-in",
+                                            "state": 1, "plan": "enterprise", "locked": False,
+                                            "run_slots": 5}))
+
+        def get_project(self, project_id: str, *, query: dict[str, list[str]],
+                        body: bytes) -> None:
+            if not any(p == int(project_id) for p, _ in standin.environments):
+                self._send(404, _envelope(404, None, "The requested resource was not found."))
+                return
+            self._send(200, _envelope(200, {
+                "id": int(project_id), "account_id": standin.account_id,
+                "name": f"project {project_id}", "state": 1, "type": 0,
+                "dbt_project_subdirectory": None,
+                "environments": [{"id": e, "project_id": p} for p, e in standin.environments
+                                 if p == int(project_id)]}))
+
+        def get_environment(self, environment_id: str, *, query: dict[str, list[str]],
+                            body: bytes) -> None:
+            project = next((p for p, e in standin.environments if e == int(environment_id)), None)
+            if project is None:
+                self._send(404, _envelope(404, None, "The requested resource was not found."))
+                return
+            self._send(200, _envelope(200, {
+                "id": int(environment_id), "account_id": standin.account_id,
+                "project_id": project, "name": f"environment {environment_id}", "state": 1,
+                "type": "deployment", "deployment_type": "production",
+                "dbt_version": "versionless", "use_custom_branch": False}))
 
         def cancel(self, run_id: str, *, query: dict[str, list[str]], body: bytes) -> None:
             run = self._run(run_id)
