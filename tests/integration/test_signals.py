@@ -4,6 +4,7 @@ lock is released, the exit code is 130 or 143; a second signal stops everything 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -12,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -50,12 +52,28 @@ class Stderr(list[str]):
         return "".join(self)
 
 
+_started: list[subprocess.Popen[str]] = []
+
+
+@pytest.fixture(autouse=True)
+def _no_leftovers() -> Iterator[None]:
+    """Whatever a test started is gone afterwards, whether it passed or not."""
+    yield
+    while _started:
+        process = _started.pop()
+        if process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
 def _start(argv: list[str], cwd: Path) -> tuple[subprocess.Popen[str], Stderr]:
     """Start ``argv``: stdout into ``cwd/stdout.txt``, stderr lines collected as they arrive."""
     with open(cwd / "stdout.txt", "w") as stdout:
         process = subprocess.Popen(argv, cwd=cwd, env={**os.environ, "DO_NOT_TRACK": "1"},
                                    stdout=stdout, stderr=subprocess.PIPE, text=True,
                                    start_new_session=True)
+    _started.append(process)
     return process, Stderr(process)
 
 
@@ -160,11 +178,16 @@ def test_a_long_lived_host_gets_an_interrupted_result(project: Path, runtime: st
     process = subprocess.Popen([sys.executable, "-c", HOST, str(project), runtime], cwd=project,
                                env={**os.environ, "DO_NOT_TRACK": "1"}, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True, start_new_session=True)
-    assert process.stdout is not None
-    line = process.stdout.readline().strip()
-    assert line == "slow started", (line, process.stderr.read() if process.stderr else "")
-    process.send_signal(signal.SIGTERM)
-    stdout, stderr = process.communicate(timeout=STOP_WITHIN + 15)
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline().strip()
+        assert line == "slow started", (line, process.stderr.read() if process.stderr else "")
+        process.send_signal(signal.SIGTERM)
+        stdout, stderr = process.communicate(timeout=STOP_WITHIN + 15)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
     assert process.returncode == 0, stderr
     report = json.loads(stdout.strip().splitlines()[-1])
     assert report["interrupted"] is True, report
