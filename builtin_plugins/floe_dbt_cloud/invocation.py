@@ -51,6 +51,8 @@ class LiveRun:
     client: CloudClient
     run_id: int | None = None
     cancelled: threading.Event = attrs.field(factory=threading.Event)
+    cancel_sent: bool = False
+    """Only the thread serving the run talks to dbt Cloud; it sends the cancel once."""
     finished_at: float | None = None
     """Monotonic time at which the poll first saw the run complete (for the overhead benchmark)."""
 
@@ -100,6 +102,8 @@ def wait_for_run(live: LiveRun, run: Mapping[str, Any], settings: CloudSettings,
             )
         interval = min(poll_interval(settings, elapsed), timeout - elapsed)
         (pause if live.cancelled.is_set() else live.cancelled).wait(interval)
+        if live.cancelled.is_set():
+            cancel_quietly(live)
         current = live.client.run(live.run_id)
         logs.feed(current.get("run_steps") or ())
     live.finished_at = clock()
@@ -111,8 +115,9 @@ def cancel_quietly(live: LiveRun) -> None:
     the caller is already ending the invocation with an error."""
     from floe_dbt_cloud.client import CloudAPIError
 
-    if live.run_id is None:
+    if live.run_id is None or live.cancel_sent:
         return
+    live.cancel_sent = True
     with contextlib.suppress(CloudAPIError):
         live.client.cancel(live.run_id)
 

@@ -89,16 +89,14 @@ class CloudRuntime(RuntimePlugin):
 
     @hookimpl
     def dbt_cancel(self, invocation_id: str) -> bool | None:
-        """Cancel the dbt Cloud run serving ``invocation_id``; before the trigger has answered,
-        the run is cancelled as soon as it has an id."""
-        from floe_dbt_cloud.invocation import cancel_quietly
-
+        """Cancel the dbt Cloud run serving ``invocation_id``: the thread serving it wakes and
+        sends the cancel (before the trigger has answered, as soon as the run has an id), so no
+        other thread uses a client the invocation may be closing."""
         with self._lock:
             live = self._running.get(invocation_id)
         if live is None:
             return None
         live.cancelled.set()
-        cancel_quietly(live)
         return True
 
     @hookimpl
