@@ -9,14 +9,14 @@ like CI, and no worker can stop a service another worker still uses."""
 
 from __future__ import annotations
 
-import fcntl
 import os
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
 import pytest
+
+from floe_dbt_hooks.runtime.locks import file_lock
 
 T = TypeVar("T")
 
@@ -27,21 +27,11 @@ def shared_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
 
 
-@contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    with open(path, "a+") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def shared_service(root: Path, name: str, start: Callable[[], T], load: Callable[[str], T],
                    dump: Callable[[T], str]) -> T:
     """The running service ``name`` of this run, started by whichever process asks first."""
     state = root / f"service-{name}.json"
-    with _locked(root / f"service-{name}.lock"):
+    with file_lock(root / f"service-{name}.lock"):
         if state.is_file():
             return load(state.read_text())
         service = start()
@@ -56,7 +46,7 @@ def stop_shared_services(root: Path, stoppers: dict[str, Callable[[str], None]])
     """Stop every service this run started (called by the controller only)."""
     for name, stop in stoppers.items():
         state = root / f"service-{name}.json"
-        with _locked(root / f"service-{name}.lock"):
+        with file_lock(root / f"service-{name}.lock"):
             if state.is_file():
                 try:
                     stop(state.read_text())
