@@ -259,6 +259,10 @@ def _node_span(stream: DBTStream) -> tuple[Any, Any]:
 def test_two_runs_in_one_process(project: Path, runtime: str) -> None:
     """Two Dagster runs at once, into two DuckDB files: dbt-core's invocations never interleave
     (the runtime's process-wide lock), Fusion's run in parallel."""
+    (project / "models" / "marts" / "busy.sql").write_text(
+        "{{ config(materialized='table') }}\n"
+        "select count(*) as n from range(25000) a, range(25000) b\n"
+        "where (a.range * 31 + b.range) % 1000003 = 7\n")  # a few seconds: parallel runs overlap
     barrier = threading.Barrier(2, timeout=120)
     streams: dict[str, DBTStream] = {}
     outcomes: dict[str, bool] = {}
