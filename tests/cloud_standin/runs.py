@@ -13,6 +13,7 @@ they appear in the artifacts' ``metadata.env`` as they do in dbt Cloud's.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import signal
@@ -24,6 +25,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+
+from floe_dbt_hooks.errors import FloeDBTError
+from floe_dbt_hooks.project import load_profile_target, load_project
+from floe_dbt_hooks.runtime.locks import database_lock
 
 QUEUED, STARTING, RUNNING, SUCCESS, ERROR, CANCELLED = 1, 2, 3, 10, 20, 30
 HUMANIZED = {QUEUED: "Queued", STARTING: "Starting", RUNNING: "Running", SUCCESS: "Success",
@@ -223,21 +228,22 @@ class Run:
             self._end_step(step, ERROR, f"{exc}\n")
             return ERROR
         timeout = float(self.body.get("timeout_seconds_override") or STEP_TIMEOUT)
-        process = subprocess.Popen(
-            argv, cwd=self.job.project_dir, env=self._env(step), stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
-            start_new_session=True,
-        )
-        reader = threading.Thread(target=self._read, args=(step, process), daemon=True)
-        reader.start()
-        deadline = time.monotonic() + min(timeout, STEP_TIMEOUT)
-        stopped = False
-        while process.poll() is None:
-            if self.cancel_requested.wait(0.05) or time.monotonic() > deadline:
-                _kill_group(process)
-                stopped = True
-                break
-        reader.join(10)
+        with self._database_lock():
+            process = subprocess.Popen(
+                argv, cwd=self.job.project_dir, env=self._env(step), stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
+                start_new_session=True,
+            )
+            reader = threading.Thread(target=self._read, args=(step, process), daemon=True)
+            reader.start()
+            deadline = time.monotonic() + min(timeout, STEP_TIMEOUT)
+            stopped = False
+            while process.poll() is None:
+                if self.cancel_requested.wait(0.05) or time.monotonic() > deadline:
+                    _kill_group(process)
+                    stopped = True
+                    break
+            reader.join(10)
         with self.lock:
             step.target = target
         if stopped:
@@ -246,6 +252,18 @@ class Run:
         status = SUCCESS if process.returncode == 0 else ERROR
         self._end_step(step, status)
         return status
+
+    def _database_lock(self) -> contextlib.AbstractContextManager[None]:
+        """The job's DuckDB file is the local project's too (the stand-in's "warehouse"): take
+        floe's writer lock on it, as an in-process floe invocation of the same project does, so
+        the two never open it at once (DuckDB admits one writer process)."""
+        try:
+            project = load_project(self.job.project_dir)
+            profile = load_profile_target(project, self.job.profiles_dir,
+                                          self.body.get("target_name_override"))
+        except FloeDBTError:
+            return contextlib.nullcontext()
+        return database_lock(profile)
 
     def _read(self, step: Step, process: subprocess.Popen[str]) -> None:
         assert process.stdout is not None
