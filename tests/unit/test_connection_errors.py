@@ -16,7 +16,7 @@ from floe_dbt_hooks.project import load_profile_target, load_project
 
 PG = {"type": "postgres", "host": "db.internal", "port": 5433, "user": "etl",
       "password": "s3cr3t-value", "dbname": "warehouse"}
-REFUSED = ('Database Error\n  connection to server at "db.internal" (10.0.0.5), port 5433 failed: '
+REFUSED = ('Database Error\n  connection to server at "db.internal" (127.0.0.5), port 5433 failed: '
            "Connection refused\n\tIs the server running on that host and accepting TCP/IP "
            "connections?")
 
@@ -56,16 +56,16 @@ def test_other_errors_are_left_to_the_caller() -> None:
 
 
 SPARK = {"type": "spark", "method": "session", "host": "NA",
-         "server_side_parameters": {"spark.master": "spark://10.1.2.3:7077"}}
+         "server_side_parameters": {"spark.master": "spark://127.0.2.3:7077"}}
 
 
 def test_unreachable_spark_master_names_the_parameter() -> None:
-    text = ("WARN StandaloneAppClient$ClientEndpoint: Failed to connect to master 10.1.2.3:7077\n"
+    text = ("WARN StandaloneAppClient$ClientEndpoint: Failed to connect to master 127.0.2.3:7077\n"
             "ERROR StandaloneSchedulerBackend: Application has been killed. Reason: All masters "
             "are unresponsive! Giving up.")
     described = describe_connection_failure(text, SPARK)
     assert described is not None
-    assert "10.1.2.3:7077" in described[0]
+    assert "127.0.2.3:7077" in described[0]
     assert "server_side_parameters.spark.master" in described[0]
 
 
@@ -76,7 +76,7 @@ def test_dbt_s_own_text_for_a_killed_application_names_the_master() -> None:
             "IllegalStateException: Cannot call methods on a stopped SparkContext.")
     described = describe_connection_failure(text, SPARK)
     assert described is not None
-    assert "10.1.2.3:7077" in described[0]
+    assert "127.0.2.3:7077" in described[0]
 
 
 def test_local_spark_and_sql_errors_are_not_connection_failures() -> None:
@@ -87,10 +87,10 @@ def test_local_spark_and_sql_errors_are_not_connection_failures() -> None:
 
 def test_thrift_server_refused_names_host_and_port() -> None:
     described = describe_connection_failure(
-        "Could not connect to any of [('10.1.2.4', 10000)]: Connection refused",
-        {"type": "spark", "method": "thrift", "host": "10.1.2.4", "port": 10000})
+        "Could not connect to any of [('127.0.2.4', 10000)]: Connection refused",
+        {"type": "spark", "method": "thrift", "host": "127.0.2.4", "port": 10000})
     assert described is not None
-    assert "10.1.2.4:10000" in described[0]
+    assert "127.0.2.4:10000" in described[0]
 
 
 def test_rendered_output_reads_the_selected_target(monkeypatch: pytest.MonkeyPatch) -> None:
