@@ -19,6 +19,7 @@ import subprocess
 import sys
 import venv
 from pathlib import Path
+from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV = Path(os.environ.get("FLOE_DEV_VENV", ROOT / ".venv"))
@@ -40,6 +41,32 @@ DRIVER_PACKAGE = "@duckdb/node-bindings-linux-x64@1.5.6-r.1"
 DRIVER_DIR = Path(os.environ.get("FLOE_DEV_DRIVER_DIR", ROOT / ".cache" / "adbc" / "duckdb-1.5.6"))
 INSTALL_TIMEOUT = 1800
 STEP_TIMEOUT = 3600
+
+
+class IsolatedSuite(NamedTuple):
+    """An integration whose pins clash with ``.venv`` (Airflow, say): it gets ``.venv-<name>``,
+    installed from ``requirements`` under ``constraints-<name>.txt``, and the test command runs
+    ``tests/<name>`` with that venv's pytest after the main suite. ``tests/conftest.py`` leaves the
+    folder out wherever the integration is not importable, so a bare ``pytest`` in ``.venv`` works."""
+
+    name: str
+    requirements: tuple[str, ...]
+    """pip arguments; ``{root}`` stands for the repository (``-e {root}/contrib/...``)."""
+
+    @property
+    def venv(self) -> Path:
+        return ROOT / f".venv-{self.name}"
+
+    @property
+    def constraints(self) -> Path:
+        return ROOT / f"constraints-{self.name}.txt"
+
+    @property
+    def tests(self) -> Path:
+        return ROOT / "tests" / self.name
+
+
+ISOLATED_SUITES: tuple[IsolatedSuite, ...] = ()
 
 
 def _bin(name: str) -> Path:
@@ -89,6 +116,29 @@ def ensure_venv() -> None:
     if code != 0:
         sys.exit(f"installing into {VENV} failed (exit {code}); see pip's output above")
     STAMP.write_text(wanted)
+
+
+def ensure_isolated_venv(suite: IsolatedSuite) -> None:
+    """Create and install ``suite.venv`` when its inputs changed (same stamp scheme as .venv)."""
+    stamp = suite.venv / ".floe-setup-stamp"
+    python = suite.venv / "bin" / "python"
+    digest = hashlib.sha256(_setup_hash().encode())
+    digest.update(repr(suite.requirements).encode())
+    if suite.constraints.exists():
+        digest.update(suite.constraints.read_bytes())
+    wanted = digest.hexdigest()
+    if stamp.is_file() and stamp.read_text() == wanted and python.exists():
+        print(f"set-up is current ({suite.venv})", flush=True)
+        return
+    if not python.exists():
+        venv.EnvBuilder(with_pip=True, clear=True).create(suite.venv)
+    requirements = [arg.format(root=ROOT) for arg in suite.requirements]
+    constraints = ["-c", str(suite.constraints)] if suite.constraints.exists() else []
+    code = _run([str(python), "-m", "pip", "install", "--disable-pip-version-check",
+                 *constraints, *requirements], timeout=INSTALL_TIMEOUT)
+    if code != 0:
+        sys.exit(f"installing into {suite.venv} failed (exit {code}); see pip's output above")
+    stamp.write_text(wanted)
 
 
 def ensure_fusion() -> None:
@@ -235,7 +285,16 @@ def run_tests(extra: list[str]) -> int:
         if code != 0:
             return code
     workers = os.environ.get("FLOE_TEST_WORKERS", "2")
-    return _run([str(_bin("pytest")), "-n", workers, *extra], env=env)
+    code = _run([str(_bin("pytest")), "-n", workers, *extra], env=env)
+    if code != 0:
+        return code
+    for suite in ISOLATED_SUITES:
+        suite_env = {**env, "PATH": f"{suite.venv / 'bin'}{os.pathsep}{env['PATH']}"}
+        code = _run([str(suite.venv / "bin" / "python"), "-m", "pytest", "-n", workers,
+                     str(suite.tests.relative_to(ROOT))], env=suite_env)
+        if code != 0:
+            return code
+    return 0
 
 
 def main(argv: list[str]) -> int:
@@ -253,6 +312,8 @@ def main(argv: list[str]) -> int:
     if argv[0] == "example":
         return run_example()
     if argv[0] == "test":
+        for suite in ISOLATED_SUITES:
+            ensure_isolated_venv(suite)
         ensure_chromium()
         return run_tests(argv[1:])
     return 0

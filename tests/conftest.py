@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -30,6 +31,11 @@ def _default_fusion_env() -> None:
 
 
 _default_fusion_env()
+
+ISOLATED_SUITES = ("airflow",)
+"""Test folders for integrations installed only in their own venv (scripts/bootstrap.py's
+IsolatedSuite): left out where the integration is not importable, run from that venv."""
+collect_ignore = [name for name in ISOLATED_SUITES if importlib.util.find_spec(name) is None]
 
 
 def copy_example(destination: Path) -> Path:
