@@ -31,9 +31,9 @@ from floe_dbt_dagster import (
     floe_dbt_assets,
     get_asset_key_for_model,
 )
-from floe_dbt_dagster.graph import DBTGraph
 
 from floe_dbt_hooks import DBTFacade
+from floe_dbt_hooks.orchestration.graph import DBTGraph
 from tests.conftest import copy_example
 
 pytestmark = pytest.mark.integration

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 from dagster import AssetKey
-from floe_dbt_dagster.graph import DBTGraph
 from floe_dbt_dagster.translator import UNIQUE_ID_KEY, DBTTranslator, TranslatorSettings
 
 from floe_dbt_hooks.errors import DBTConfigurationError
+from floe_dbt_hooks.orchestration.graph import DBTGraph
 from floe_dbt_hooks.project import load_project
 from floe_dbt_hooks.project.freshness import artifact_freshness
 from floe_dbt_hooks.testing import write_project

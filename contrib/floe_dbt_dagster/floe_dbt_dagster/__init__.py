@@ -13,11 +13,11 @@ from floe_dbt_dagster.assets import (
     get_asset_key_for_model,
     loaded_manifest,
 )
-from floe_dbt_dagster.graph import DBTGraph
-from floe_dbt_dagster.manifest import LoadedManifest, load_manifest
 from floe_dbt_dagster.resource import DBTResource
 from floe_dbt_dagster.stream import DBTStream
 from floe_dbt_dagster.translator import DBTTranslator, TranslatorSettings
+from floe_dbt_hooks.orchestration.graph import DBTGraph
+from floe_dbt_hooks.orchestration.manifest import LoadedManifest, load_manifest
 
 __all__ = [
     "DBTGraph",

@@ -27,13 +27,13 @@ from dagster import (
     multi_asset,
 )
 
-from floe_dbt_dagster.graph import DBTGraph, _words
-from floe_dbt_dagster.manifest import LoadedManifest
 from floe_dbt_dagster.resource import DBTResource
 from floe_dbt_dagster.stream import CURRENT_ASSETS, AssetsContext
 from floe_dbt_dagster.translator import UNIQUE_ID_KEY, DBTTranslator
 from floe_dbt_hooks.artifacts import load_artifact
 from floe_dbt_hooks.errors import DBTConfigurationError
+from floe_dbt_hooks.orchestration.graph import DBTGraph, selection_words
+from floe_dbt_hooks.orchestration.manifest import LoadedManifest
 
 SELECT_TAG = "floe_dbt/select"
 EXCLUDE_TAG = "floe_dbt/exclude"
@@ -90,8 +90,8 @@ def floe_dbt_assets(
     graph = DBTGraph(loaded.manifest, resource.resolved_project_dir)
     translator = translator or DBTTranslator()
     selected = graph.select(select, exclude)
-    context = AssetsContext(graph=graph, loaded=loaded, select=tuple(_words(select)),
-                            exclude=tuple(_words(exclude)))
+    context = AssetsContext(graph=graph, loaded=loaded, select=tuple(selection_words(select)),
+                            exclude=tuple(selection_words(exclude)))
     asset_ids = [uid for uid in graph.asset_ids() if uid in selected]
     specs = [translator.get_asset_spec(graph, uid).merge_attributes(metadata={ASSETS_KEY: context})
              for uid in asset_ids]

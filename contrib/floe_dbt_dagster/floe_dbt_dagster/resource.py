@@ -33,8 +33,8 @@ from floe_dbt_hooks.plugin.manager import FloePluginManager
 if TYPE_CHECKING:
     from dagster import AssetExecutionContext
 
-    from floe_dbt_dagster.manifest import LoadedManifest
     from floe_dbt_dagster.stream import DBTStream, EventRouter
+    from floe_dbt_hooks.orchestration.manifest import LoadedManifest
 
 _FACADES: OrderedDict[str, tuple[DBTFacade, EventRouter]] = OrderedDict()
 _FACADES_LOCK = threading.Lock()
@@ -198,12 +198,13 @@ class DBTResource(ConfigurableResource):  # type: ignore[type-arg]
     # -- Dagster ---------------------------------------------------------------------------
 
     def load_manifest(self, reuse: bool | None = None) -> LoadedManifest:
-        """The manifest for building definitions (see :mod:`floe_dbt_dagster.manifest`)."""
-        from floe_dbt_dagster.manifest import load_manifest
+        """The manifest for building definitions (see :mod:`floe_dbt_hooks.orchestration.manifest`;
+        compiled ones go to ``target/floe/dagster/``)."""
+        from floe_dbt_hooks.orchestration.manifest import load_manifest
 
         return load_manifest(self.facade, self.resolved_project_dir, runtime=self.runtime,
                              profiles_dir=self.profiles_dir, target=self.target,
-                             vars=self.dbt_vars, reuse=reuse)
+                             vars=self.dbt_vars, reuse=reuse, consumer="dagster")
 
     def stream(self, context: AssetExecutionContext, command: RunCommand = "build",
                **options: Any) -> DBTStream:

@@ -44,7 +44,6 @@ from dagster import (
     MetadataValue,
 )
 
-from floe_dbt_dagster.graph import ASSET_TYPES, TEST_TYPE, DBTGraph
 from floe_dbt_dagster.translator import UNIQUE_ID_KEY
 from floe_dbt_hooks import hookimpl
 from floe_dbt_hooks.errors import FloeDBTError
@@ -56,13 +55,14 @@ from floe_dbt_hooks.models import (
     RunRequest,
     RuntimeEvent,
 )
+from floe_dbt_hooks.orchestration.graph import ASSET_TYPES, TEST_TYPE, DBTGraph
 
 if TYPE_CHECKING:
     from dagster import AssetExecutionContext
 
-    from floe_dbt_dagster.manifest import LoadedManifest
     from floe_dbt_dagster.resource import DBTResource
     from floe_dbt_hooks.api import DBTFacade
+    from floe_dbt_hooks.orchestration.manifest import LoadedManifest
 
 DagsterEvent = MaterializeResult[Any] | AssetCheckResult | AssetObservation
 _LINE = re.compile(r"\bline (\d+)\b")

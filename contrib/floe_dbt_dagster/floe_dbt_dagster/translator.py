@@ -43,7 +43,7 @@ from dagster import (
 )
 from dagster._core.definitions.metadata import TableMetadataSet
 
-from floe_dbt_dagster.graph import DBTGraph
+from floe_dbt_hooks.orchestration.graph import DBTGraph
 
 UNIQUE_ID_KEY = "floe_dbt/unique_id"
 """Metadata key on every asset and check spec: the dbt node it stands for."""

@@ -137,9 +137,9 @@ class DBTGraph:
                 hint="pass select=/exclude= instead, or materialize with the selector on "
                 "DBTResource.stream(..., selector=...)",
             )
-        words = _words(select) or ["fqn:*"]
+        words = selection_words(select) or ["fqn:*"]
         chosen = set().union(*(self._union_member(w) for w in words))
-        excluded = set().union(*(self._union_member(w) for w in _words(exclude)))
+        excluded = set().union(*(self._union_member(w) for w in selection_words(exclude)))
         chosen |= self._indirect_tests(chosen)
         excluded |= self._indirect_tests(excluded)
         return chosen - excluded
@@ -244,7 +244,7 @@ class DBTGraph:
         return any(str(c) != "." and fnmatch.fnmatchcase(str(c), pattern) for c in candidates)
 
 
-def _words(value: str | Iterable[str] | None) -> list[str]:
+def selection_words(value: str | Iterable[str] | None) -> list[str]:
     if value is None:
         return []
     if isinstance(value, str):
