@@ -100,7 +100,8 @@ class DBTResource(ConfigurableResource):  # type: ignore[type-arg]
         key = json.dumps(
             {"project": str(self.resolved_project_dir), "runtime": self.runtime,
              "fallback": self.fallback, "disable": sorted(self.disable),
-             "settings": self.plugin_settings, "autoload": self.autoload_plugins},
+             "settings": self.plugin_settings, "autoload": self.autoload_plugins,
+             "isolate": self.isolate},
             sort_keys=True, default=str,
         )
         with _FACADES_LOCK:
