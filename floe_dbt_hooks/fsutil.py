@@ -72,4 +72,10 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 
 def atomic_write_text(path: Path, text: str) -> None:
+    """:func:`atomic_write_bytes` for UTF-8 text."""
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_copy(source: Path, destination: Path) -> None:
+    """Copy ``source`` over ``destination`` atomically (see :func:`atomic_write_bytes`)."""
+    atomic_write_bytes(destination, source.read_bytes())

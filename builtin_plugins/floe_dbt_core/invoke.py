@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import threading
 import time
 from collections import OrderedDict
@@ -28,10 +27,11 @@ from typing import Any, TypeVar
 
 import attrs
 
-from floe_dbt_core import RUNTIME_NAME
+from floe_dbt_core import RUNTIME_NAME, atomic_artifacts
 from floe_dbt_core.events import CoreCallback
 from floe_dbt_core.fingerprint import project_fingerprint
 from floe_dbt_core.results import error_from_dbt, run_result_entries
+from floe_dbt_hooks.fsutil import atomic_copy
 from floe_dbt_hooks.models import NODE_COMMANDS, InvocationRequest, InvocationResult
 from floe_dbt_hooks.project import (
     DBTProject,
@@ -139,6 +139,7 @@ def _warm_manifest(
     _warm.pop(slot, None)
     from dbt.cli.main import dbtRunner
 
+    atomic_artifacts.install()
     parse_path = project.target_path / "floe" / "parse"
     with file_lock(parse_path / ".lock"):
         parse_request = attrs.evolve(request, target_path=parse_path, select=(), exclude=(),
@@ -191,6 +192,7 @@ def invoke(
         nonlocal warm, write_json
         from dbt.cli.main import dbtRunner
 
+        atomic_artifacts.install()
         try:
             _ensure_deps(project, callback)
             if request.reuse_manifest:
@@ -232,7 +234,7 @@ def invoke(
         if execution is not None:
             execution.write(str(target_path / "run_results.json"))
         if warm.manifest_path != manifest_path and warm.manifest_path.is_file():
-            shutil.copyfile(warm.manifest_path, manifest_path)
+            atomic_copy(warm.manifest_path, manifest_path)
     entries, nodes = run_result_entries(execution) if execution is not None else ([], {})
     return invocation_result(
         result_cls, request=request, command=command, runtime=RUNTIME_NAME, project=project,

@@ -134,8 +134,8 @@ def execute(
                             on_line=parser.feed_line, on_cancel=parser.stop_requested)
     track(process)
     try:
-        with database_lock(prepared.profile) if lock else contextlib.nullcontext():
-            completed = process.run()
+        with database_lock(prepared.profile) if lock else contextlib.nullcontext() as held:
+            completed = process.run(on_start=held.engine_started if held else None)
     finally:
         track(None)
     if completed.ended_by == "timeout" or (completed.ended_by == "exit"

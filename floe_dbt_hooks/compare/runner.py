@@ -29,6 +29,7 @@ from floe_dbt_hooks.compare.tables import (
     open_reader,
 )
 from floe_dbt_hooks.errors import DBTConfigurationError, FloeDBTError
+from floe_dbt_hooks.fsutil import atomic_write_text
 from floe_dbt_hooks.models import (
     CompileRequest,
     DBTRunResult,
@@ -106,7 +107,7 @@ def build_place(project_dir: Path, profiles_dir: Path | None, target: str | None
         )
     folder = work / f"profiles-{runtime}"
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "profiles.yml").write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    atomic_write_text(folder / "profiles.yml", yaml.safe_dump(data, sort_keys=False))
     return BuildPlace(folder, profile.adapter_type, _rendered(output), database)
 
 

@@ -30,6 +30,7 @@ import attrs
 from floe_dbt_hooks.api import DBTFacade
 from floe_dbt_hooks.artifacts import load_artifact
 from floe_dbt_hooks.errors import DBTCompilationError
+from floe_dbt_hooks.fsutil import atomic_write_text
 from floe_dbt_hooks.models import Declined
 from floe_dbt_hooks.project import load_profile_target, load_project
 from floe_dbt_hooks.project.freshness import Freshness, artifact_freshness
@@ -103,7 +104,7 @@ def load_manifest(
             return found
         result = facade.compile(project.project_dir, target_path=own, isolate=False, **options)
         loaded = _compiled(result, started)
-        key_file.write_text(json.dumps(key, sort_keys=True, default=str))
+        atomic_write_text(key_file, json.dumps(key, sort_keys=True, default=str))
         return loaded
 
 

@@ -6,6 +6,11 @@ timeout passes; :meth:`EngineProcess.cancel` is called (from any thread); or the
 interrupted. In the last three cases the group is sent SIGINT first (dbt and Fusion then cancel
 running queries and write their artifacts), and SIGKILL after a short grace period, so nothing is left
 behind.
+
+If the caller dies without a chance to stop the child (``kill -9``, a crash), the child must not go
+on writing to the database: on Linux it is started with a parent-death signal (SIGINT, the same
+polite stop), and a database lock taken next stops whatever is still running after a grace period
+(floe_dbt_hooks.runtime.locks).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import contextlib
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -23,6 +29,7 @@ from typing import Literal
 import attrs
 
 GRACE_SECONDS = 5.0
+PARENT_DEATH_SIGNAL = signal.SIGINT
 _POLL_SECONDS = 0.05
 _live_groups: set[int] = set()
 _live_lock = threading.Lock()
@@ -36,6 +43,33 @@ def kill_all() -> None:
     for group in groups:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(group, signal.SIGKILL)
+
+
+def _parent_death_signal() -> Callable[[], None] | None:
+    """A ``preexec_fn`` that asks Linux to send the child :data:`PARENT_DEATH_SIGNAL` when the
+    thread that started it dies; None where ``prctl`` is unavailable. Everything it calls is looked
+    up before the fork."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
+
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+    signum = int(PARENT_DEATH_SIGNAL)
+    getppid, kill, own = os.getppid, os.kill, os.getpid
+
+    def arm() -> None:
+        prctl(_PR_SET_PDEATHSIG, signum, 0, 0, 0)
+        if getppid() != parent:
+            kill(own(), signum)
+
+    return arm
+
+
+_PR_SET_PDEATHSIG = 1
 
 
 EndedBy = Literal["exit", "timeout", "cancel"]
@@ -103,14 +137,18 @@ class EngineProcess:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
 
-    def run(self) -> Completed:
+    def run(self, on_start: Callable[[int], None] | None = None) -> Completed:
+        """Start the child, tell ``on_start`` its pid (a lock records it), and wait for it."""
         started = time.perf_counter()
         process = subprocess.Popen(
             self._argv, cwd=self._cwd, env=self._env, stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8",
             errors="replace", start_new_session=True, bufsize=1,
+            preexec_fn=_parent_death_signal(),
         )
         self.pid = process.pid
+        if on_start is not None:
+            on_start(process.pid)
         with _live_lock:
             _live_groups.add(process.pid)
         stderr_chunks: list[str] = []

@@ -25,6 +25,9 @@ def dbt_list_paths(request: LintRequest, project: DBTProject,
     """Project-relative paths of the models the request's selection names."""
     from dbt.cli.main import dbtRunner
 
+    from floe_dbt_core import atomic_artifacts
+
+    atomic_artifacts.install()
     target_path = project.target_path / "floe" / "lint-select"
     listing = attrs.evolve(request, target_path=target_path)
     flags = request_flags(listing, "ls", project, profile, target_path)
