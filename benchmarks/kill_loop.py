@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.integration.kill_loop import kill_loop, make_project  # noqa: E402
+from tests.integration.kill_loop import kill_loop, make_project
 
 
 def main() -> int:

@@ -18,6 +18,7 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
+from floe_dbt_hooks.artifact_shape import check_shape
 from floe_dbt_hooks.errors import DBTConfigurationError
 from floe_dbt_hooks.models import ARTIFACT_FILES
 
@@ -80,6 +81,7 @@ def _decode(file: Path) -> dict[str, Any]:
             file_path=file,
             hint="point at the file dbt wrote into its target path",
         )
+    check_shape(file, data)
     return data
 
 

@@ -159,7 +159,7 @@ def load_config(
     ]
     if unknown:
         raise DBTConfigurationError(
-            f"unknown setting(s) under 'plugins': {', '.join(sorted(unknown))}",
+            f"unknown setting(s) under 'plugins': {', '.join(sorted(map(str, unknown)))}",
             file_path=source,
             hint=f"{where} knows dbt_runtime, dbt_fallback, disable and per-plugin mappings",
         )

@@ -212,7 +212,7 @@ def load_profile_target(
     profiles = load_yaml_mapping(profiles_file)
     profile = profiles.get(project.profile)
     if not isinstance(profile, dict):
-        available = sorted(k for k in profiles if k != "config")
+        available = sorted(str(k) for k in profiles if k != "config")
         raise DBTConfigurationError(
             f"profile '{project.profile}' (from dbt_project.yml) not found in {profiles_file}",
             file_path=profiles_file,
@@ -232,14 +232,14 @@ def load_profile_target(
     if not chosen:
         raise DBTConfigurationError(
             f"profile '{project.profile}' names no default 'target'", file_path=profiles_file,
-            hint=f"pass --target, one of: {', '.join(sorted(outputs))}",
+            hint=f"pass --target, one of: {', '.join(sorted(map(str, outputs)))}",
         )
     output = outputs.get(chosen)
     if not isinstance(output, dict):
         raise DBTConfigurationError(
             f"target '{chosen}' not found in profile '{project.profile}'",
             file_path=profiles_file,
-            hint=f"available targets: {', '.join(sorted(outputs))}",
+            hint=f"available targets: {', '.join(sorted(map(str, outputs)))}",
         )
     adapter_type = output.get("type")
     if isinstance(adapter_type, str):
@@ -264,7 +264,7 @@ def load_profile_target(
         profile=project.profile,
         target=chosen,
         adapter_type=adapter_type,
-        targets=tuple(sorted(outputs)),
+        targets=tuple(sorted(map(str, outputs))),
         threads=threads if isinstance(threads, int) else None,
         env_vars=used,
         database_file=database_file,

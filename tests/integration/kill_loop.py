@@ -98,7 +98,8 @@ def check_artifacts(target: Path, before: dict[str, bytes], seen_ids: set[str]) 
             metadata = parsed.get("metadata") or {}
             assert str(metadata.get("dbt_schema_version", "")).startswith("https://"), name
             invocation = metadata.get("invocation_id")
-            assert isinstance(invocation, str) and invocation, f"{name}: no invocation_id"
+            assert isinstance(invocation, str), f"{name}: no invocation_id"
+            assert invocation, f"{name}: an empty invocation_id"
             assert invocation not in seen_ids, f"{name}: an older run's artifact came back"
         new += 1
     for path in target.rglob("*.json"):
