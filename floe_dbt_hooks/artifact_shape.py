@@ -35,6 +35,8 @@ RESULT_FIELDS: dict[str, tuple[type, ...]] = {
     "adapter_response": (dict, type(None)), "timing": (list, type(None)),
     "failures": _NUMBER, "relation_name": _TEXT, "thread_id": _TEXT,
 }
+_NODE_EXACT = tuple((key, frozenset(types)) for key, types in NODE_FIELDS.items())
+_STR_ONLY = frozenset({str})
 _NAMES = {dict: "an object", list: "a list", str: "a string", int: "a number", float: "a number"}
 
 
@@ -57,14 +59,34 @@ def _check_manifest(file: Path, data: Mapping[str, Any]) -> None:
         if section not in NODE_SECTIONS:
             continue
         for uid, node in value.items():
-            where = f"{section}[{uid!r}]"
-            _expect(file, where, node, (dict,))
-            _fields(file, where, node, NODE_FIELDS)
-            depends_on = node.get("depends_on")
-            if depends_on:
-                _string_list(file, f"{where}.depends_on.nodes", depends_on.get("nodes"))
-            for key in ("fqn", "tags"):
-                _string_list(file, f"{where}.{key}", node.get(key))
+            if type(node) is not dict or not _node_ok(node):
+                _explain_node(file, f"{section}[{uid!r}]", node)
+
+
+def _node_ok(node: dict[str, Any]) -> bool:
+    """The fast path: JSON decoding makes exact types, so ``type(...) in`` suffices."""
+    get = node.get
+    for key, types in _NODE_EXACT:
+        if type(get(key)) not in types:
+            return False
+    depends_on = get("depends_on")
+    for key, value in (("fqn", get("fqn")), ("tags", get("tags")),
+                       ("nodes", depends_on.get("nodes") if depends_on else None)):
+        if value is not None and (type(value) is not list
+                                  or not set(map(type, value)) <= _STR_ONLY):
+            return False
+    return True
+
+
+def _explain_node(file: Path, where: str, node: Any) -> None:
+    """The slow path, only for a node the fast path rejected: raise naming the field."""
+    _expect(file, where, node, (dict,))
+    _fields(file, where, node, NODE_FIELDS)
+    depends_on = node.get("depends_on")
+    if depends_on:
+        _string_list(file, f"{where}.depends_on.nodes", depends_on.get("nodes"))
+    for key in ("fqn", "tags"):
+        _string_list(file, f"{where}.{key}", node.get(key))
 
 
 def _check_results(file: Path, data: Mapping[str, Any]) -> None:
