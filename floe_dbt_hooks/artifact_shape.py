@@ -70,8 +70,7 @@ def _node_ok(node: dict[str, Any]) -> bool:
         if type(get(key)) not in types:
             return False
     depends_on = get("depends_on")
-    for key, value in (("fqn", get("fqn")), ("tags", get("tags")),
-                       ("nodes", depends_on.get("nodes") if depends_on else None)):
+    for value in (get("fqn"), get("tags"), depends_on.get("nodes") if depends_on else None):
         if value is not None and (type(value) is not list
                                   or not set(map(type, value)) <= _STR_ONLY):
             return False
