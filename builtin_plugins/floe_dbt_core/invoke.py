@@ -227,7 +227,8 @@ def invoke(
     execution: Any = outcome.result if hasattr(outcome.result, "results") else None
     if outcome.exception is not None or (not outcome.success and execution is None
                                          and command != "docs"):
-        raise error_from_dbt(outcome.exception, parser.errors(), project.project_file, profile)
+        raise error_from_dbt(outcome.exception, parser.errors(), project.project_file, profile,
+                             selector=request.selector)
 
     manifest_path = target_path / "manifest.json"
     if warm is not None and not write_json:

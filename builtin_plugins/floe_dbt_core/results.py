@@ -57,7 +57,7 @@ def _error_class(exc: BaseException | None) -> type[FloeDBTError]:
 
 def error_from_dbt(
     exc: BaseException | None, logged_errors: list[str], default_file: Path | None,
-    profile: ProfileTarget | None = None,
+    profile: ProfileTarget | None = None, *, selector: str | None = None,
 ) -> FloeDBTError:
     """The FLOE-DBT error for a failed dbtRunner call, keeping dbt's message, file and line; a
     failure to connect names the target's host:port and the profile field to fix."""
@@ -75,18 +75,39 @@ def error_from_dbt(
     if file_path is None:
         match = _FILE.search(original)
         file_path = match.group(1) if match else None
+    in_selectors = file_path is None and _selectors_failed(exc, original, selector)
+    if in_selectors and default_file is not None:
+        file_path = str(default_file.with_name("selectors.yml"))
     if file_path is None and default_file is not None and not logged_errors:
         file_path = str(default_file)
     line = getattr(exc, "lineno", None) or line_of(original)
     first_line = original.strip().splitlines()[0] if original.strip() else original
-    cls = _error_class(exc)
+    cls = DBTConfigurationError if in_selectors else _error_class(exc)
     return cls(
         first_line if len(original) > 400 else original.strip(),
         file_path=file_path,
         line=line if isinstance(line, int) else None,
         original_message=original,
-        hint=_hint_for(cls),
+        hint=f"check the definition of selector '{selector}' in selectors.yml (methods and "
+        "values are strings)" if in_selectors and selector else _hint_for(cls),
     )
+
+
+_SELECTOR_TEXT = re.compile(r"selector file|selector named|root-level selector definitions")
+
+
+def _selectors_failed(exc: BaseException | None, original: str, selector: str | None) -> bool:
+    """Whether dbt failed on selectors.yml: reading it (its YAML errors name no file, and were
+    reported against dbt_project.yml), or applying the named selector a run asked for (dbt 1.11
+    raises AttributeError on a definition whose value is not a string)."""
+    trace = exc.__traceback__ if exc is not None else None
+    while trace is not None:
+        source = trace.tb_frame.f_code.co_filename.replace("\\", "/")
+        if source.endswith("/dbt/config/selectors.py") or (
+                selector and "/dbt/graph/selector" in source):
+            return True
+        trace = trace.tb_next
+    return _SELECTOR_TEXT.search(original) is not None
 
 
 def _hint_for(cls: type[FloeDBTError]) -> str:

@@ -21,6 +21,14 @@ _DIAGNOSTIC = re.compile(
     re.DOTALL,
 )
 _RULE = re.compile(r"\[([A-Z]{2}\d{2})\]\.?\s*$")
+_PROJECT_FILE = re.compile(
+    r"\b(selectors\.yml|dbt_project\.yml|profiles\.yml|packages\.yml|dependencies\.yml)\b")
+
+
+def _named_file(text: str) -> str | None:
+    """A project file an unlocated diagnostic names in its text ("Error parsing selectors.yml")."""
+    match = _PROJECT_FILE.search(text)
+    return match.group(1) if match else None
 
 
 @attrs.frozen
@@ -52,7 +60,7 @@ def parse_diagnostic(message: str, unique_id: str | None = None) -> Diagnostic |
         name=match.group("name"),
         code=match.group("code"),
         text=match.group("text").strip(),
-        file_path=match.group("file"),
+        file_path=match.group("file") or _named_file(match.group("text")),
         line=int(match.group("line")) if match.group("line") else None,
         column=int(match.group("column")) if match.group("column") else None,
         unique_id=unique_id,
@@ -73,7 +81,8 @@ def summarize(found: list[Diagnostic], stderr: str = "", *, limit: int = 5) -> s
     """The first few diagnostics (code, name, place, text), else the tail of stderr, redacted."""
     if found:
         return "; ".join(
-            f"{d.code} {d.name} at {d.file_path}:{d.line}: {d.text}" if d.file_path
+            f"{d.code} {d.name} at {d.file_path}{f':{d.line}' if d.line else ''}: {d.text}"
+            if d.file_path
             else f"{d.code} {d.name}: {d.text}" for d in found[:limit]
         )
     return redact(stderr.strip()[-2000:])

@@ -224,11 +224,15 @@ class FusionRuntime(RuntimePlugin):
         from floe_dbt_fusion.diagnostics import classify, summarize
 
         located = next((d for d in rejected if d.file_path), None)
+        file_path = located.file_path if located else None
+        if file_path is None and request.selector and any(
+                d.name == "SelectorError" for d in rejected):
+            file_path = "selectors.yml"
         why = classify(rejected)
         self.decline(
             request, why.reason_code, why.error_code, f"{why.what}: {summarize(rejected)}",
             hint=why.hint,
             engine_codes=tuple(dict.fromkeys(d.code for d in rejected)),
-            file_path=located.file_path if located else None,
+            file_path=file_path,
             line=located.line if located else None,
         )
