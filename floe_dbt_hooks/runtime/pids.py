@@ -56,14 +56,17 @@ class ProcessId:
 
 
 def stop_group(leader: ProcessId, grace: float) -> bool:
-    """Stop the process group ``leader`` leads (an engine started in its own session): wait up to
-    ``grace`` seconds for it to end by itself (it was sent SIGINT when its parent died), then
-    SIGKILL the group. False when ``leader`` is not that process or leads no group of its own."""
+    """Stop the process group ``leader`` leads (an engine started in its own session) as floe
+    stops engines: SIGINT (it cancels its queries and writes its results), then SIGKILL after
+    ``grace`` seconds. False when ``leader`` is not that process or leads no group of its own."""
     if not leader.alive() or leader.host != socket.gethostname():
         return False
-    with contextlib.suppress(ProcessLookupError):
+    try:
         if os.getpgid(leader.pid) != leader.pid:
             return False
+        os.killpg(leader.pid, signal.SIGINT)
+    except (ProcessLookupError, PermissionError):
+        return False
     deadline = time.monotonic() + grace
     while leader.alive() and time.monotonic() < deadline:
         time.sleep(0.05)

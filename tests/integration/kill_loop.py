@@ -52,8 +52,8 @@ def _env() -> dict[str, str]:
     return {**os.environ, "DO_NOT_TRACK": "1"}
 
 
-def run_to_end(project: Path, runtime: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(cli_argv(project, runtime), cwd=project, env=_env(), text=True,
+def run_to_end(project: Path, runtime: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*cli_argv(project, runtime), *extra], cwd=project, env=_env(), text=True,
                           capture_output=True, timeout=RUN_TIMEOUT, check=False)
 
 

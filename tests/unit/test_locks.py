@@ -19,8 +19,22 @@ from floe_dbt_hooks.runtime.pids import ProcessId
 @pytest.fixture
 def sleeper() -> Iterator[subprocess.Popen[bytes]]:
     """A stand-in engine: its own session, as EngineProcess starts one."""
-    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"],
-                               start_new_session=True)
+    yield from _sleeper("import time; time.sleep(60)")
+
+
+@pytest.fixture
+def stubborn() -> Iterator[subprocess.Popen[bytes]]:
+    """An engine that ignores SIGINT."""
+    yield from _sleeper("import signal, sys, time; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+                        "print('ready', flush=True); time.sleep(60)")
+
+
+def _sleeper(code: str) -> Iterator[subprocess.Popen[bytes]]:
+    process = subprocess.Popen([sys.executable, "-c", code], start_new_session=True,
+                               stdout=subprocess.PIPE)
+    if "ready" in code:
+        assert process.stdout is not None
+        process.stdout.readline()
     yield process
     process.kill()
     process.wait()
@@ -43,12 +57,22 @@ def test_a_dead_holders_engine_is_stopped(tmp_path: Path, sleeper: subprocess.Po
     lock = tmp_path / ".db.floe-lock"
     _write(lock, LockRecord(owner=_dead(), engine=ProcessId.of(sleeper.pid)))
     with file_lock(lock) as held:
-        assert sleeper.wait(timeout=10) == -9
+        assert sleeper.poll() in (1, -2), "it was not stopped with SIGINT first"
         record = LockRecord.parse(lock.read_bytes())
         assert record is not None
         assert record.owner == ProcessId.of(os.getpid())
         held.engine_started(sleeper.pid)
     assert lock.read_bytes() == b""
+
+
+def test_an_engine_ignoring_sigint_is_killed_after_the_grace(
+        tmp_path: Path, stubborn: subprocess.Popen[bytes],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(locks, "ORPHAN_GRACE_SECONDS", 0.5)
+    lock = tmp_path / ".db.floe-lock"
+    _write(lock, LockRecord(owner=_dead(), engine=ProcessId.of(stubborn.pid)))
+    with file_lock(lock):
+        assert stubborn.poll() == -9
 
 
 def test_a_reused_pid_or_a_live_holder_is_left_alone(
