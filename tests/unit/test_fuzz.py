@@ -119,7 +119,7 @@ def attempt(call: Callable[[], Any]) -> tuple[Any, FloeDBTError | None]:
 # -- files ----------------------------------------------------------------------------------------
 
 
-@fuzz(1000)
+@fuzz(800)
 @given(text=yaml_texts(VALID_FLOE))
 def test_floe_yml(tmp_path: Path, text: str) -> None:
     count("floe.yml")
@@ -130,7 +130,7 @@ def test_floe_yml(tmp_path: Path, text: str) -> None:
         assert_names_file(error, tmp_path / "floe.yml")
 
 
-@fuzz(1000)
+@fuzz(800)
 @given(text=yaml_texts(VALID_PROJECT))
 def test_dbt_project_yml(tmp_path: Path, text: str) -> None:
     count("dbt_project.yml")
@@ -141,7 +141,7 @@ def test_dbt_project_yml(tmp_path: Path, text: str) -> None:
         assert_names_file(error, tmp_path / "dbt_project.yml")
 
 
-@fuzz(1000)
+@fuzz(800)
 @given(text=yaml_texts(VALID_PROFILES), target=st.one_of(st.none(), st.sampled_from(["dev", "x"])))
 def test_profiles_yml(tmp_path: Path, text: str, target: str | None) -> None:
     count("profiles.yml")
@@ -167,7 +167,7 @@ def test_undecodable_yaml_bytes(tmp_path: Path, data: bytes) -> None:
             assert_names_file(error, tmp_path / name)
 
 
-@fuzz(1000)
+@fuzz(800)
 @given(text=st.one_of(st.text(max_size=40), st.builds(dump, documents).map(lambda s: s.strip()),
                       st.builds(json.dumps, documents)))
 def test_vars(text: str) -> None:
@@ -240,7 +240,7 @@ def artifact_bytes(draw: st.DrawFn, valid: dict[str, Any]) -> bytes:
     return json.dumps(data).encode()
 
 
-@fuzz(1000)
+@fuzz(800)
 @given(data=artifact_bytes(MANIFEST), select=st.sampled_from(["a+", "tag:t", "+a", "@s", "path:models"]))
 def test_manifest_loader_and_graph(tmp_path: Path, data: bytes, select: str) -> None:
     count("manifest.json")
@@ -258,7 +258,7 @@ def test_manifest_loader_and_graph(tmp_path: Path, data: bytes, select: str) -> 
         assert_names_file(error, path)
 
 
-@fuzz(1000)
+@fuzz(800)
 @given(data=artifact_bytes(RUN_RESULTS))
 def test_run_results_loader(tmp_path: Path, data: bytes) -> None:
     count("run_results.json")
@@ -276,7 +276,7 @@ selector_words = st.text(alphabet=string.ascii_letters + string.digits + "+@:,.*
                          max_size=24)
 
 
-@fuzz(1000)
+@fuzz(800)
 @given(select=st.one_of(selector_words, st.lists(selector_words, max_size=3)),
        exclude=st.one_of(st.none(), selector_words))
 def test_selection_expressions(select: Any, exclude: str | None) -> None:
@@ -362,3 +362,24 @@ def test_cli_process_exits_2_without_traceback(broken_project: Path, argv: list[
     assert done.returncode == 2, done
     assert "Traceback" not in done.stderr, done.stderr
     assert "FLOE-DBT-E" in done.stderr or "usage:" in done.stderr, done.stderr
+
+
+@fuzz(150)
+@given(text=yaml_texts(VALID_FLOE), command=st.sampled_from(["compile", "build", "lint"]))
+def test_cli_with_fuzzed_floe_yml(tmp_path_factory: pytest.TempPathFactory,
+                                  monkeypatch: pytest.MonkeyPatch, text: str, command: str
+                                  ) -> None:
+    """A real project whose floe.yml is fuzzed and whose profiles.yml is missing: the CLI stops at
+    one of the two files with exit code 2, before any engine starts."""
+    count("CLI floe.yml")
+    root = tmp_path_factory.mktemp("cli")
+    (root / "dbt_project.yml").write_text(VALID_PROJECT, encoding="utf-8")
+    (root / "floe.yml").write_text(text, encoding="utf-8")
+    (root / "no-profiles").mkdir()
+    monkeypatch.setenv("DBT_PROFILES_DIR", str(root / "no-profiles"))
+    err = io.StringIO()
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
+        code = main([command, "--project-dir", str(root)])
+    assert code == 2, err.getvalue()
+    assert "Traceback" not in err.getvalue(), err.getvalue()
+    assert ("floe.yml" in err.getvalue() or "profiles.yml" in err.getvalue()), err.getvalue()
