@@ -122,13 +122,13 @@ def _wait_gone(project: Path) -> None:
 def kill_loop(project: Path, runtime: str, iterations: int, *, seed: int,
               window: Callable[[float], tuple[float, float]] = lambda t: (0.0, t * 1.1),
               recover_every: int = 1) -> LoopReport:
-    """Run the loop; ``window`` maps a full run's duration to the range kill points come from."""
+    """Run the loop; ``window`` maps a full run's duration (the latest run to the end) to the
+    range kill points come from."""
     rng = random.Random(seed)
     report = LoopReport(runtime=runtime)
-    started = time.monotonic()
     first = run_to_end(project, runtime)
     assert first.returncode == 0, first.stderr[-3000:]
-    duration = time.monotonic() - started
+    duration = _timed_run(project, runtime)
     target = project / "target"
     seen_ids: set[str] = set()
     for index in range(iterations):
@@ -148,11 +148,18 @@ def kill_loop(project: Path, runtime: str, iterations: int, *, seed: int,
         _wait_gone(project)
         report.new_artifacts_seen += check_artifacts(target, before, seen_ids)
         if (index + 1) % recover_every == 0 or index == iterations - 1:
-            after = run_to_end(project, runtime)
-            assert after.returncode == 0, (
-                f"run after kill {index} at {point:.2f}s failed:\n{after.stderr[-3000:]}")
+            duration = _timed_run(project, runtime, f"run after kill {index} at {point:.2f}s")
         report.iterations += 1
     return report
+
+
+def _timed_run(project: Path, runtime: str, what: str = "a run") -> float:
+    """Run to the end, assert it succeeded; its duration calibrates the next kill points (the
+    first run of a project parses from scratch and is slower than the rest)."""
+    started = time.monotonic()
+    done = run_to_end(project, runtime)
+    assert done.returncode == 0, f"{what} failed:\n{done.stderr[-3000:]}"
+    return time.monotonic() - started
 
 
 def _invocations_of(files: dict[str, bytes]) -> set[str]:
