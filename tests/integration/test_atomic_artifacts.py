@@ -12,7 +12,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from floe_dbt_core import atomic_artifacts
 
 pytestmark = pytest.mark.integration
