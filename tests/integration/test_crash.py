@@ -22,7 +22,7 @@ from tests.integration.kill_loop import (
 
 pytestmark = pytest.mark.integration
 
-ITERATIONS = {"core": 3, "fusion": 12}
+ITERATIONS = {"core": 3, "fusion": 10}
 """Kills per runtime, each followed by a run to the end: about 30 s on dbt-core, 20 s on Fusion
 (2 cores); benchmarks/kill_loop.py runs more."""
 
