@@ -28,7 +28,7 @@ from floe_dbt_hooks.project import ProfileTarget
 from floe_dbt_hooks.runtime.pids import ProcessId, stop_group
 
 ORPHAN_GRACE_SECONDS = 10.0
-"""How long a dead owner's engine gets to stop by itself (its SIGINT) before it is killed."""
+"""How long a dead owner's engine gets after SIGINT to stop by itself before it is killed."""
 
 
 @attrs.frozen
@@ -61,7 +61,15 @@ class HeldLock:
         self._owner = owner
 
     def engine_started(self, pid: int) -> None:
-        self._write(LockRecord(owner=self._owner, engine=ProcessId.of(pid)).to_json())
+        self.record(ProcessId.of(pid))
+
+    def record(self, engine: ProcessId | None = None) -> None:
+        """Write this holder (and its engine) into the lock file, in place: the file is the lock."""
+        self._write(LockRecord(owner=self._owner, engine=engine).to_json())
+
+    def clear(self) -> None:
+        """Say nobody holds it (before unlocking)."""
+        self._write(b"")
 
     def _write(self, data: bytes) -> None:
         with contextlib.suppress(OSError):
@@ -69,9 +77,6 @@ class HeldLock:
             self._handle.truncate()
             self._handle.write(data)
             self._handle.flush()
-
-    def _clear(self) -> None:
-        self._write(b"")
 
 
 def _read(handle: IO[bytes]) -> LockRecord | None:
@@ -98,10 +103,10 @@ def file_lock(path: Path) -> Iterator[HeldLock]:
             orphan = stale_engine(_read(handle))
             if orphan is not None:
                 stop_group(orphan, ORPHAN_GRACE_SECONDS)
-            held._write(LockRecord(owner=held._owner).to_json())
+            held.record()
             yield held
         finally:
-            held._clear()
+            held.clear()
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
