@@ -27,7 +27,7 @@ from benchmarks.runner import (
 )
 
 MANIFEST_BYTES = 10 * 1024 * 1024
-MODES = ("floe", "json", "json-nogc")
+MODES = ("floe", "floe-stdlib", "json", "json-nogc")
 
 
 def make_big_manifest(opts: Options) -> Path:
@@ -78,7 +78,8 @@ def case_manifest(opts: Options) -> list[Row]:
     """load_artifact cold and cached on a >= 10 MiB manifest, against json.load."""
     path = make_big_manifest(opts)
     samples: dict[str, list[float]] = {
-        name: [] for name in ("cold", "cached", "cached_mean", "json", "json-nogc")}
+        name: [] for name in ("cold", "cached", "cached_mean", "cold-stdlib", "json", "json-nogc")}
+    decoder = "?"
     for i in range(opts.warmup + opts.repeat):
         for mode in rotated(MODES, i):
             data = run_child("manifest", cwd=ROOT, timeout=opts.timeout, mode=mode,
@@ -86,22 +87,31 @@ def case_manifest(opts: Options) -> list[Row]:
             if i < opts.warmup:
                 continue
             if mode == "floe":
+                decoder = data["decoder"]
                 for key in ("cold", "cached", "cached_mean"):
                     samples[key].append(data[key])
+            elif mode == "floe-stdlib":
+                samples["cold-stdlib"].append(data["cold"])
             else:
                 samples[mode].append(data["json_load"])
     cold_s, plain_s, cached_s = (summary(samples["cold"]), summary(samples["json"]),
                                  summary(samples["cached"]))
+    stdlib_s = summary(samples["cold-stdlib"])
     cached_mean = statistics.median(samples["cached_mean"])
-    log(f"  manifest-10mb: load_artifact cold {fmt(cold_s['median'], 'ms')}, json.load "
-        f"{fmt(plain_s['median'], 'ms')}, cached second call {fmt(cached_s['median'], 'us')} "
-        f"(mean of 1000 more: {fmt(cached_mean, 'us')}); json.load with the garbage collector "
-        f"off during the call: {fmt(statistics.median(samples['json-nogc']), 'ms')}")
+    log(f"  manifest-10mb: load_artifact cold {fmt(cold_s['median'], 'ms')} (decoder: {decoder}, "
+        f"its import included), with FLOE_DBT_JSON_DECODER=stdlib {fmt(stdlib_s['median'], 'ms')}, "
+        f"json.load {fmt(plain_s['median'], 'ms')}, cached second call "
+        f"{fmt(cached_s['median'], 'us')} (mean of 1000 more: {fmt(cached_mean, 'us')}); json.load "
+        f"with the garbage collector off during the call: "
+        f"{fmt(statistics.median(samples['json-nogc']), 'ms')}")
     return [
-        row("manifest-10mb cold", "ms", cold_s, plain_s, "< 30 ms", cold_s["median"] < 0.030,
-            reference_name="(json.load)", details={
-                "path": str(path), "bytes": path.stat().st_size,
+        row(f"manifest-10mb cold ({decoder})", "ms", cold_s, plain_s, "< 30 ms",
+            cold_s["median"] < 0.030, reference_name="(json.load)", details={
+                "path": str(path), "bytes": path.stat().st_size, "decoder": decoder,
                 "json_load_gc_disabled": summary(samples["json-nogc"])}),
+        row("manifest-10mb cold (stdlib)", "ms", stdlib_s, plain_s, "< 30 ms",
+            stdlib_s["median"] < 0.030, reference_name="(json.load)",
+            details={"env": "FLOE_DBT_JSON_DECODER=stdlib"}),
         row("manifest-10mb cached", "us", cached_s, None, "< 1 ms", cached_s["median"] < 0.001,
             details={"mean_of_1000_more_calls": cached_mean}),
     ]
@@ -109,7 +119,9 @@ def case_manifest(opts: Options) -> list[Row]:
 
 def child_manifest(mode: str, path: str) -> dict[str, Any]:
     """In the child: time ``json.load`` (``json``, ``json-nogc``: collector off during the call)
-    or floe's ``load_artifact`` cold, cached, and the mean of 1000 more cached calls."""
+    or floe's ``load_artifact`` cold, cached, and the mean of 1000 more cached calls (``floe``:
+    the fast decoder when installed, its import inside the cold call; ``floe-stdlib``: the
+    standard library)."""
     if mode in ("json", "json-nogc"):
         import gc
 
@@ -122,7 +134,14 @@ def child_manifest(mode: str, path: str) -> dict[str, Any]:
         elapsed = time.perf_counter() - started
         assert "metadata" in data
         return {"json_load": elapsed}
+    if mode == "floe-stdlib":
+        import os
+
+        from floe_dbt_hooks.jsondecode import DECODER_ENV
+
+        os.environ[DECODER_ENV] = "stdlib"
     from floe_dbt_hooks.artifacts import load_artifact
+    from floe_dbt_hooks.jsondecode import decoder_name
 
     started = time.perf_counter()
     first = load_artifact(path)
@@ -135,4 +154,5 @@ def child_manifest(mode: str, path: str) -> dict[str, Any]:
     for _ in range(1000):
         load_artifact(path)
     mean = (time.perf_counter() - started) / 1000
-    return {"cold": cold, "cached": cached, "cached_mean": mean, "nodes": len(first["nodes"])}
+    return {"cold": cold, "cached": cached, "cached_mean": mean, "nodes": len(first["nodes"]),
+            "decoder": decoder_name(Path(path).stat().st_size)}

@@ -4,7 +4,6 @@ same errors, and load_artifact works on both paths."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +42,7 @@ BROKEN: list[bytes] = [
 ]
 
 @pytest.fixture(params=["msgspec", "stdlib"])
-def decoder(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+def decoder(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Every document goes through the chosen path, whatever its size."""
     if request.param == "stdlib":
         monkeypatch.setenv(jsondecode.DECODER_ENV, "stdlib")
@@ -51,7 +50,8 @@ def decoder(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> 
         monkeypatch.delenv(jsondecode.DECODER_ENV, raising=False)
         monkeypatch.setattr(jsondecode, "FAST_MIN_BYTES", 0)
     assert jsondecode.decoder_name(0) == ("json" if request.param == "stdlib" else "msgspec")
-    yield request.param
+    param: str = request.param
+    return param
 
 
 @pytest.mark.parametrize("raw", DOCUMENTS + STDLIB_ONLY)
@@ -129,8 +129,9 @@ def test_load_artifact_of_a_truncated_file_on_both_paths(decoder: str, tmp_path:
     path = tmp_path / "manifest.json"
     text = json.dumps(_manifest(50), indent=1)
     path.write_text(text[: len(text) * 2 // 3], encoding="utf-8")
-    with pytest.raises(DBTConfigurationError, match="manifest.json is corrupt or truncated") as info:
+    with pytest.raises(DBTConfigurationError, match=r"manifest\.json is corrupt or truncated") as info:
         load_artifact(path)
     assert info.value.file_path == str(path)
-    assert isinstance(info.value.line, int) and info.value.line > 1
+    assert isinstance(info.value.line, int)
+    assert info.value.line > 1
     assert info.value.__cause__ is None
