@@ -124,7 +124,8 @@ class _HookExec(Protocol):
 def _isolate_notifications(call: _HookExec) -> _HookExec:
     """Deliver each notification to every plain implementation separately, logging (by plugin
     name) the ones that raise; other hooks, and notifications with wrappers, run as pluggy runs
-    them."""
+    them. A plain implementation is called directly with its arguments, as pluggy's own loop
+    would: there is one notification per engine event, thousands in a build."""
 
     def hookexec(hook_name: str, hook_impls: Sequence[HookImpl],
                  caller_kwargs: Mapping[str, object], firstresult: bool) -> object:
@@ -132,7 +133,7 @@ def _isolate_notifications(call: _HookExec) -> _HookExec:
             return call(hook_name, hook_impls, caller_kwargs, firstresult)
         for impl in reversed(hook_impls):
             try:
-                call(hook_name, [impl], caller_kwargs, firstresult)
+                impl.function(*[caller_kwargs[name] for name in impl.argnames])
             except Exception as exc:
                 from floe_dbt_hooks.builtin.log import get_logger
 
