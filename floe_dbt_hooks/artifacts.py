@@ -2,7 +2,8 @@
 
 Both runtimes write the same artifact files (manifest.json, run_results.json, catalog.json). Reading
 a 10 MB manifest is dominated by JSON decoding (run with the garbage collector paused: the
-decoded objects are all new and live, and collecting them mid-decode costs about a fifth), so a
+decoded objects are all new and live, and collecting them mid-decode costs about a fifth; done by
+msgspec when the ``fast`` extra is installed, see :mod:`floe_dbt_hooks.jsondecode`), so a
 decoded artifact is kept per (path, size, mtime) and served again while the file is unchanged.
 A truncated or corrupt file raises an error naming the file and what to do, never a bare
 JSONDecodeError.
@@ -20,6 +21,7 @@ from typing import Any
 
 from floe_dbt_hooks.artifact_shape import check_shape
 from floe_dbt_hooks.errors import DBTConfigurationError
+from floe_dbt_hooks.jsondecode import loads
 from floe_dbt_hooks.models import ARTIFACT_FILES
 
 _CACHE_SIZE = 8
@@ -62,7 +64,7 @@ def _decode(file: Path) -> dict[str, Any]:
     collecting = gc.isenabled()
     gc.disable()
     try:
-        data = json.loads(raw)
+        data = loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         line = getattr(exc, "lineno", None)
         raise DBTConfigurationError(

@@ -27,7 +27,7 @@ from benchmarks.runner import (
 )
 
 MANIFEST_BYTES = 10 * 1024 * 1024
-MODES = ("floe", "json", "json-nogc")
+MODES = ("floe", "floe-stdlib", "json", "json-nogc")
 
 
 def make_big_manifest(opts: Options) -> Path:
@@ -78,7 +78,9 @@ def case_manifest(opts: Options) -> list[Row]:
     """load_artifact cold and cached on a >= 10 MiB manifest, against json.load."""
     path = make_big_manifest(opts)
     samples: dict[str, list[float]] = {
-        name: [] for name in ("cold", "cached", "cached_mean", "json", "json-nogc")}
+        name: [] for name in ("cold", "cold_cpu", "cached", "cached_mean", "cold-stdlib",
+                              "json", "json_cpu", "json-nogc")}
+    decoder = "?"
     for i in range(opts.warmup + opts.repeat):
         for mode in rotated(MODES, i):
             data = run_child("manifest", cwd=ROOT, timeout=opts.timeout, mode=mode,
@@ -86,22 +88,37 @@ def case_manifest(opts: Options) -> list[Row]:
             if i < opts.warmup:
                 continue
             if mode == "floe":
-                for key in ("cold", "cached", "cached_mean"):
+                decoder = data["decoder"]
+                for key in ("cold", "cold_cpu", "cached", "cached_mean"):
                     samples[key].append(data[key])
+            elif mode == "floe-stdlib":
+                samples["cold-stdlib"].append(data["cold"])
             else:
                 samples[mode].append(data["json_load"])
+                if mode == "json":
+                    samples["json_cpu"].append(data["json_load_cpu"])
     cold_s, plain_s, cached_s = (summary(samples["cold"]), summary(samples["json"]),
                                  summary(samples["cached"]))
+    stdlib_s = summary(samples["cold-stdlib"])
     cached_mean = statistics.median(samples["cached_mean"])
-    log(f"  manifest-10mb: load_artifact cold {fmt(cold_s['median'], 'ms')}, json.load "
-        f"{fmt(plain_s['median'], 'ms')}, cached second call {fmt(cached_s['median'], 'us')} "
-        f"(mean of 1000 more: {fmt(cached_mean, 'us')}); json.load with the garbage collector "
-        f"off during the call: {fmt(statistics.median(samples['json-nogc']), 'ms')}")
+    log(f"  manifest-10mb: load_artifact cold {fmt(cold_s['median'], 'ms')} (decoder: {decoder}, "
+        f"its import included), with FLOE_DBT_JSON_DECODER=stdlib {fmt(stdlib_s['median'], 'ms')}, "
+        f"json.load {fmt(plain_s['median'], 'ms')}, cached second call "
+        f"{fmt(cached_s['median'], 'us')} (mean of 1000 more: {fmt(cached_mean, 'us')}); json.load "
+        f"with the garbage collector off during the call: "
+        f"{fmt(statistics.median(samples['json-nogc']), 'ms')}")
     return [
-        row("manifest-10mb cold", "ms", cold_s, plain_s, "< 30 ms", cold_s["median"] < 0.030,
-            reference_name="(json.load)", details={
-                "path": str(path), "bytes": path.stat().st_size,
+        row(f"manifest-10mb cold ({decoder})", "ms", cold_s, plain_s, "< 30 ms",
+            cold_s["median"] < 0.030, reference_name="(json.load)", details={
+                "path": str(path), "bytes": path.stat().st_size, "decoder": decoder,
                 "json_load_gc_disabled": summary(samples["json-nogc"])}),
+        # CPU time of the same spans: steadier than wall time when other work shares the machine
+        row(f"manifest-10mb cold CPU ({decoder})", "ms", summary(samples["cold_cpu"]),
+            summary(samples["json_cpu"]), "< 30 ms",
+            summary(samples["cold_cpu"])["median"] < 0.030, reference_name="(json.load CPU)"),
+        row("manifest-10mb cold (stdlib)", "ms", stdlib_s, plain_s, "< 30 ms",
+            stdlib_s["median"] < 0.030, reference_name="(json.load)",
+            details={"env": "FLOE_DBT_JSON_DECODER=stdlib"}),
         row("manifest-10mb cached", "us", cached_s, None, "< 1 ms", cached_s["median"] < 0.001,
             details={"mean_of_1000_more_calls": cached_mean}),
     ]
@@ -109,24 +126,33 @@ def case_manifest(opts: Options) -> list[Row]:
 
 def child_manifest(mode: str, path: str) -> dict[str, Any]:
     """In the child: time ``json.load`` (``json``, ``json-nogc``: collector off during the call)
-    or floe's ``load_artifact`` cold, cached, and the mean of 1000 more cached calls."""
+    or floe's ``load_artifact`` cold, cached, and the mean of 1000 more cached calls (``floe``:
+    the fast decoder when installed, its import inside the cold call; ``floe-stdlib``: the
+    standard library)."""
     if mode in ("json", "json-nogc"):
         import gc
 
-        started = time.perf_counter()
+        started, started_cpu = time.perf_counter(), time.process_time()
         if mode == "json-nogc":
             gc.disable()
         with open(path, "rb") as handle:
             data = json.load(handle)
         gc.enable()
-        elapsed = time.perf_counter() - started
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - started_cpu
         assert "metadata" in data
-        return {"json_load": elapsed}
-    from floe_dbt_hooks.artifacts import load_artifact
+        return {"json_load": elapsed, "json_load_cpu": cpu}
+    if mode == "floe-stdlib":
+        import os
 
-    started = time.perf_counter()
+        from floe_dbt_hooks.jsondecode import DECODER_ENV
+
+        os.environ[DECODER_ENV] = "stdlib"
+    from floe_dbt_hooks.artifacts import load_artifact
+    from floe_dbt_hooks.jsondecode import decoder_name
+
+    started, started_cpu = time.perf_counter(), time.process_time()
     first = load_artifact(path)
-    cold = time.perf_counter() - started
+    cold, cold_cpu = time.perf_counter() - started, time.process_time() - started_cpu
     started = time.perf_counter()
     second = load_artifact(path)
     cached = time.perf_counter() - started
@@ -135,4 +161,5 @@ def child_manifest(mode: str, path: str) -> dict[str, Any]:
     for _ in range(1000):
         load_artifact(path)
     mean = (time.perf_counter() - started) / 1000
-    return {"cold": cold, "cached": cached, "cached_mean": mean, "nodes": len(first["nodes"])}
+    return {"cold": cold, "cold_cpu": cold_cpu, "cached": cached, "cached_mean": mean,
+            "nodes": len(first["nodes"]), "decoder": decoder_name(Path(path).stat().st_size)}

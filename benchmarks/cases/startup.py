@@ -9,14 +9,15 @@ from benchmarks.runner import ROOT, Options, Row, last_json, log, row, run_proc,
 
 IMPORT_CODE = """\
 import sys, time, json
-t0 = time.perf_counter()
+t0, c0 = time.perf_counter(), time.process_time()
 import floe_dbt_hooks
 from floe_dbt_hooks import create_plugin_manager
 pm = create_plugin_manager(None)
-t1 = time.perf_counter()
+t1, c1 = time.perf_counter(), time.process_time()
 mods = sorted(sys.modules)
 print(json.dumps({
     "seconds": t1 - t0,
+    "cpu_seconds": c1 - c0,
     "dbt_modules": [m for m in mods if m == "dbt" or m.startswith("dbt.")],
     "heavy_modules": sorted({m.split(".")[0] if not m.startswith("opentelemetry") else m
                              for m in mods
@@ -27,6 +28,8 @@ print(json.dumps({
 }))
 """
 
+TARGET_MS = 30
+"""Issue 14's goal for import + discovery (it was 50 ms before)."""
 _IMPORTTIME = re.compile(r"^import time:\s+(\d+)\s+\|\s+(\d+)\s+\|(\s*)(\S+)\s*$")
 
 
@@ -47,6 +50,7 @@ def case_import(opts: Options) -> list[Row]:
     python = tool("python")
     traced: list[float] = []
     plain: list[float] = []
+    plain_cpu: list[float] = []
     imports: list[dict[str, Any]] = []
     result: dict[str, Any] = {}
     for i in range(opts.warmup + opts.repeat):
@@ -58,6 +62,7 @@ def case_import(opts: Options) -> list[Row]:
             continue
         traced.append(result["seconds"])
         plain.append(last_json(done_plain.stdout)["seconds"])
+        plain_cpu.append(last_json(done_plain.stdout)["cpu_seconds"])
         imports = parse_importtime(done.stderr)
     slow_self = sorted(imports, key=lambda m: m["self_us"], reverse=True)[:3]
     # floe_dbt_hooks itself contains everything, so it is left out of the cumulative ranking
@@ -74,10 +79,14 @@ def case_import(opts: Options) -> list[Row]:
     details = {"dbt_modules": result["dbt_modules"], "heavy_modules": result["heavy_modules"],
                "plugins": result["plugins"], "module_count": result["module_count"],
                "slowest_self": slow_self, "slowest_cumulative": slow_cum}
-    traced_s, plain_s = summary(traced), summary(plain)
+    traced_s, plain_s, cpu_s = summary(traced), summary(plain), summary(plain_cpu)
     return [
-        row("import (-X importtime)", "ms", traced_s, None, "< 50 ms, no dbt.*",
-            traced_s["median"] < 0.050 and no_dbt, details=details),
-        row("import (plain)", "ms", plain_s, None, "< 50 ms, no dbt.*",
-            plain_s["median"] < 0.050 and no_dbt),
+        row("import (-X importtime)", "ms", traced_s, None, f"< {TARGET_MS} ms, no dbt.*",
+            traced_s["median"] < TARGET_MS / 1e3 and no_dbt, details=details),
+        row("import (plain)", "ms", plain_s, None, f"< {TARGET_MS} ms, no dbt.*",
+            plain_s["median"] < TARGET_MS / 1e3 and no_dbt),
+        # the process's CPU time over the same span: it moves less than wall time when other
+        # work shares the machine (wall time then includes waiting for a core)
+        row("import (plain, CPU)", "ms", cpu_s, None, f"< {TARGET_MS} ms, no dbt.*",
+            cpu_s["median"] < TARGET_MS / 1e3 and no_dbt),
     ]

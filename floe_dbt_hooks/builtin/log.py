@@ -12,7 +12,6 @@ context (invocation id, runtime, project, target, node).
 from __future__ import annotations
 
 import functools
-import logging
 from collections.abc import Generator, MutableMapping
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +19,8 @@ from floe_dbt_hooks.plugin.markers import hookimpl
 from floe_dbt_hooks.secrets import redact
 
 if TYPE_CHECKING:
+    import logging
+
     from floe_dbt_hooks.models import (
         CompileRequest,
         CompileResult,
@@ -32,7 +33,18 @@ if TYPE_CHECKING:
     )
 
 LOGGER_NAME = "floe_dbt_hooks"
-logging.getLogger(LOGGER_NAME).addHandler(logging.NullHandler())
+_DEBUG, _INFO, _WARNING, _ERROR = 10, 20, 30, 40
+"""The standard library's level numbers, so that discovering this plugin does not import logging."""
+
+
+@functools.cache
+def stdlib_logger() -> logging.Logger:
+    """The ``floe_dbt_hooks`` logger, given a NullHandler the first time it is asked for."""
+    import logging
+
+    logger = logging.getLogger(LOGGER_NAME)
+    logger.addHandler(logging.NullHandler())
+    return logger
 
 
 def _redact_event(
@@ -58,7 +70,7 @@ def _configured() -> Any:
     import structlog
 
     return structlog.wrap_logger(
-        logging.getLogger(LOGGER_NAME),
+        stdlib_logger(),
         processors=[
             structlog.stdlib.filter_by_level,
             structlog.stdlib.add_log_level,
@@ -77,7 +89,7 @@ def get_logger(**context: Any) -> Any:
 
 
 def _enabled(level: int) -> bool:
-    return logging.getLogger(LOGGER_NAME).isEnabledFor(level)
+    return stdlib_logger().isEnabledFor(level)
 
 
 class InvocationLogger:
@@ -92,17 +104,17 @@ class InvocationLogger:
                               project=str(request.project_dir), target=request.target, hook=hook,
                               command=getattr(request, "command", None))
 
-        if _enabled(logging.INFO):
+        if _enabled(_INFO):
             log().info("invocation_started", requested_runtime=request.runtime,
                        select=list(request.select))
         try:
             result = yield
         except Exception as exc:
-            if _enabled(logging.ERROR):
+            if _enabled(_ERROR):
                 log().error("invocation_failed", error_code=getattr(exc, "code", None),
                             error=str(exc))
             raise
-        if _enabled(logging.INFO):
+        if _enabled(_INFO):
             log().info("invocation_finished", runtime=result.runtime,
                        success=getattr(result, "success", getattr(result, "passed", None)),
                        node_counts=getattr(result, "node_counts", None),
@@ -128,18 +140,18 @@ class InvocationLogger:
     @hookimpl
     def dbt_event(self, event: RuntimeEvent) -> None:
         node = event.node
-        if event.kind == "node_finish" and node is not None and _enabled(logging.INFO):
+        if event.kind == "node_finish" and node is not None and _enabled(_INFO):
             get_logger(invocation_id=event.invocation_id, runtime=event.runtime,
                        node=node.unique_id).info(
                 "node_finished", status=node.status, resource_type=node.resource_type,
                 execution_time=node.execution_time, rows_affected=node.rows_affected,
                 detail=node.message,
             )
-        elif event.kind == "node_start" and node is not None and _enabled(logging.DEBUG):
+        elif event.kind == "node_start" and node is not None and _enabled(_DEBUG):
             get_logger(invocation_id=event.invocation_id, runtime=event.runtime,
                        node=node.unique_id).debug("node_started", resource_type=node.resource_type)
-        elif event.kind == "log" and event.level in ("warn", "error") and _enabled(logging.WARNING):
+        elif event.kind == "log" and event.level in ("warn", "error") and _enabled(_WARNING):
             get_logger(invocation_id=event.invocation_id, runtime=event.runtime).log(
-                logging.ERROR if event.level == "error" else logging.WARNING,
+                _ERROR if event.level == "error" else _WARNING,
                 "engine_message", engine_event=event.name, code=event.code, detail=event.message,
             )

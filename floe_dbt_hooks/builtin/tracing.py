@@ -18,12 +18,13 @@ from __future__ import annotations
 import sys
 import threading
 from collections.abc import Mapping, Sequence
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from floe_dbt_hooks.secrets import redact
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     import pluggy
 
 TRACER_NAME = "floe_dbt_hooks"

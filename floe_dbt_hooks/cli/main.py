@@ -57,42 +57,64 @@ def _add_selection_flags(parser: argparse.ArgumentParser, *, full_refresh: bool)
         parser.add_argument("--full-refresh", "-f", action="store_true")
 
 
-def build_parser() -> argparse.ArgumentParser:
+COMMANDS = ("compile", *NODE_COMMANDS, "docs", "lint", "compare", "plugins", "artifacts")
+
+
+def command_of(argv: Sequence[str]) -> str | None:
+    """The command ``argv`` names: its first word that is not an option (the top-level options,
+    ``--version`` and ``-h``, take no value), when that word is a known command."""
+    word = next((arg for arg in argv if not arg.startswith("-")), None)
+    return word if word in COMMANDS else None
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole parser, or with ``only`` just that command's: argparse never shows the other
+    commands' parsers once one is named, and building all of them is most of its cost."""
     parser = argparse.ArgumentParser(
         prog="floe-dbt",
         description="Run dbt projects through interchangeable runtimes (dbt-core, dbt Fusion).",
     )
     parser.add_argument("--version", action="store_true", help="print versions and exit")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    compile_ = commands.add_parser("compile", help="parse and compile the project")
-    _add_project_flags(compile_)
-    _add_selection_flags(compile_, full_refresh=False)
-    for name in NODE_COMMANDS:
+
+    def wanted(name: str) -> bool:
+        return only is None or only == name
+
+    if wanted("compile"):
+        compile_ = commands.add_parser("compile", help="parse and compile the project")
+        _add_project_flags(compile_)
+        _add_selection_flags(compile_, full_refresh=False)
+    for name in filter(wanted, NODE_COMMANDS):
         sub = commands.add_parser(name, help=f"dbt {name}")
         _add_project_flags(sub)
         _add_selection_flags(sub, full_refresh=name in FULL_REFRESH_COMMANDS)
-    docs = commands.add_parser("docs", help="dbt docs generate (writes catalog.json)")
-    docs.add_argument("action", choices=("generate",))
-    _add_project_flags(docs)
-    docs.add_argument("--threads", type=int, default=None)
-    lint = commands.add_parser("lint", help="lint (and with --fix, fix) the models' SQL")
-    _add_project_flags(lint, outputs=("text", "json", "github"))
-    _add_selection_flags(lint, full_refresh=False)
-    lint.add_argument("--fix", action="store_true", help="rewrite fixable violations in place")
-    lint.add_argument("--config", dest="lint_config", default=None, metavar="PATH",
-                      help="an extra SQLFluff config file, applied over the project's")
-    lint.add_argument("--no-cache", dest="lint_cache", action="store_false",
-                      help="lint every file, ignoring cached results")
-    from floe_dbt_hooks.cli import compare as compare_command
+    if wanted("docs"):
+        docs = commands.add_parser("docs", help="dbt docs generate (writes catalog.json)")
+        docs.add_argument("action", choices=("generate",))
+        _add_project_flags(docs)
+        docs.add_argument("--threads", type=int, default=None)
+    if wanted("lint"):
+        lint = commands.add_parser("lint", help="lint (and with --fix, fix) the models' SQL")
+        _add_project_flags(lint, outputs=("text", "json", "github"))
+        _add_selection_flags(lint, full_refresh=False)
+        lint.add_argument("--fix", action="store_true", help="rewrite fixable violations in place")
+        lint.add_argument("--config", dest="lint_config", default=None, metavar="PATH",
+                          help="an extra SQLFluff config file, applied over the project's")
+        lint.add_argument("--no-cache", dest="lint_cache", action="store_false",
+                          help="lint every file, ignoring cached results")
+    if wanted("compare"):
+        from floe_dbt_hooks.cli import compare as compare_command
 
-    compare_command.add_parser(commands, _add_project_flags)
-    plugins = commands.add_parser("plugins", help="list plugins and runtimes")
-    _add_project_flags(plugins)
-    artifacts = commands.add_parser("artifacts", help="print or write an artifact")
-    artifacts.add_argument("kind", choices=("manifest", "run-results", "catalog"))
-    artifacts.add_argument("--write", metavar="PATH", default=None,
-                           help="write the artifact to PATH (atomically) instead of printing it")
-    _add_project_flags(artifacts)
+        compare_command.add_parser(commands, _add_project_flags)
+    if wanted("plugins"):
+        plugins = commands.add_parser("plugins", help="list plugins and runtimes")
+        _add_project_flags(plugins)
+    if wanted("artifacts"):
+        artifacts = commands.add_parser("artifacts", help="print or write an artifact")
+        artifacts.add_argument("kind", choices=("manifest", "run-results", "catalog"))
+        artifacts.add_argument("--write", metavar="PATH", default=None,
+                               help="write the artifact to PATH (atomically) instead of printing it")
+        _add_project_flags(artifacts)
     return parser
 
 
@@ -282,7 +304,9 @@ def _version() -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``floe-dbt``; returns the exit code (the console script exits with it)."""
-    parser = build_parser()
+    if argv is None:
+        argv = sys.argv[1:]
+    parser = build_parser(command_of(argv))
     args = parser.parse_args(argv)
     if args.version:
         return _version()

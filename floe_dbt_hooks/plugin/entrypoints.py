@@ -7,15 +7,15 @@ keyed by the interpreter and the mtime of every ``sys.path`` folder that holds d
 install, upgrade or removal changes such a folder's mtime (dist-info folders are created and
 deleted), so a changed environment is always scanned again. Folders without distributions (the
 working directory a script runs from, say) are left out of the key, so writing files there does not
-force a rescan.
+force a rescan. The file is in ``marshal`` format (built in, where importing ``json`` alone costs
+more than reading the cache); anything unreadable in it means a rescan.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import importlib
-import json
+import marshal
 import os
 import sys
 from pathlib import Path
@@ -58,19 +58,30 @@ def _holds_distributions(folder: str) -> bool:
 
 
 def _environment_key() -> str:
-    digest = hashlib.sha256(sys.executable.encode())
+    """The interpreter and every distribution folder with its mtime, as one string (compared
+    whole, so no hash library needs importing)."""
+    parts = [sys.executable]
     for entry in sys.path:
         folder = entry or "."
         if not _holds_distributions(folder):
             continue
-        digest.update(f"{entry}\0{os.stat(folder).st_mtime_ns}\0".encode())
-    return digest.hexdigest()
+        parts.append(f"{entry}\0{os.stat(folder).st_mtime_ns}")
+    return "\n".join(parts)
+
+
+def _fnv1a_64(text: str) -> str:
+    """A short, stable name for ``text`` (FNV-1a): ``hashlib`` costs more to import than the whole
+    cache read."""
+    value = 0xCBF29CE484222325
+    for byte in text.encode():
+        value = ((value ^ byte) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return f"{value:016x}"
 
 
 def _cache_file(group: str) -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    tag = hashlib.sha256(f"{sys.executable}\0{group}".encode()).hexdigest()[:16]
-    return Path(base) / "floe-dbt" / f"entry-points-{tag}.json"
+    tag = _fnv1a_64(f"{sys.executable}\0{group}")
+    return Path(base) / "floe-dbt" / f"entry-points-{tag}.marshal"
 
 
 def _scan(group: str) -> tuple[list[PluginEntryPoint], dict[str, str]]:
@@ -95,16 +106,16 @@ def _environment(group: str) -> tuple[list[PluginEntryPoint], dict[str, str]]:
     key = _environment_key()
     cache = _cache_file(group)
     try:
-        data = json.loads(cache.read_text())
-        if data.get("key") == key:
+        data = marshal.loads(cache.read_bytes())
+        if data.get("key") == key and isinstance(data["versions"], dict):
             return [PluginEntryPoint(*row) for row in data["entry_points"]], data["versions"]
-    except (OSError, ValueError, TypeError, KeyError):
+    except (OSError, EOFError, ValueError, TypeError, KeyError, AttributeError):
         pass
     found, versions = _scan(group)
-    from floe_dbt_hooks.fsutil import atomic_write_text
+    from floe_dbt_hooks.fsutil import atomic_write_bytes
 
     with contextlib.suppress(OSError):
-        atomic_write_text(cache, json.dumps({
+        atomic_write_bytes(cache, marshal.dumps({
             "key": key, "entry_points": [attrs.astuple(ep) for ep in found], "versions": versions,
         }))
     return found, versions

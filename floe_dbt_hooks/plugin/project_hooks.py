@@ -6,7 +6,6 @@ share a module), and an import error becomes a configuration error naming the fi
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import sys
 import traceback
@@ -20,6 +19,8 @@ PROJECT_HOOKS_FILE = "floe_hooks.py"
 
 def import_project_hooks(path: Path) -> ModuleType:
     """Import ``path`` as a fresh module; its hook implementations are registered by the caller."""
+    import hashlib  # here, not at the top: every discovery with a project imports this module
+
     digest = hashlib.sha1(str(path).encode(), usedforsecurity=False).hexdigest()[:12]
     module_name = f"floe_hooks_{digest}"
     spec = importlib.util.spec_from_file_location(module_name, path)

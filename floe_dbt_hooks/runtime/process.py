@@ -106,6 +106,9 @@ class EngineProcess:
         self._on_line = on_line
         self._on_cancel = on_cancel
         self._cancelled = threading.Event()
+        self._wake = threading.Event()
+        """Set when the child's stdout closes (it is exiting) or on cancel: the wait loop wakes at
+        once instead of at its next poll, up to tens of milliseconds later."""
         self.pid: int | None = None
 
     def cancel(self) -> None:
@@ -113,13 +116,17 @@ class EngineProcess:
         if self._on_cancel is not None and not self._cancelled.is_set():
             self._on_cancel()
         self._cancelled.set()
+        self._wake.set()
 
     def _pump(self, stream: object) -> None:
-        for line in stream:  # type: ignore[attr-defined]
-            try:
-                self._on_line(line)
-            except Exception:
-                continue
+        try:
+            for line in stream:  # type: ignore[attr-defined]
+                try:
+                    self._on_line(line)
+                except Exception:
+                    continue
+        finally:
+            self._wake.set()
 
     def _stop(self, process: subprocess.Popen[str]) -> None:
         """SIGINT to the group, then SIGKILL after the grace period; always reaps the child."""
@@ -166,9 +173,13 @@ class EngineProcess:
                 if self._cancelled.is_set():
                     ended_by = "cancel"
                     break
-                if time.perf_counter() >= deadline:
+                now = time.perf_counter()
+                if now >= deadline:
                     ended_by = "timeout"
                     break
+                if not self._wake.is_set():
+                    self._wake.wait(min(_POLL_SECONDS, deadline - now))
+                    continue
                 try:
                     process.wait(timeout=_POLL_SECONDS)
                 except subprocess.TimeoutExpired:
