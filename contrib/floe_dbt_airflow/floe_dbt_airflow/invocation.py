@@ -137,7 +137,9 @@ def summary(result: InvocationResult, plan_files: Mapping[str, str | None] | Non
     return {
         "command": result.command, "success": result.success, "runtime": result.runtime,
         "invocation_id": result.invocation_id, "elapsed_time": round(result.elapsed_time, 3),
-        "interrupted": result.interrupted, **fallback_fields(result), "nodes": nodes,
+        "interrupted": result.interrupted, **fallback_fields(result),
+        "run_results": str(result.run_results_path) if result.run_results_path else None,
+        "nodes": nodes,
     }
 
 
