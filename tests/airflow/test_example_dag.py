@@ -30,12 +30,15 @@ def test_example_dag_builds_jaffle_shop_per_node_on_dbt_core(
     assert outcome.states["seed"] == "success"
     # A relationships test between two sibling models runs after both, in a task of its own.
     relationship_tasks = [t for t in outcome.states if "relationships_stg_orders" in t]
-    assert relationship_tasks and outcome.states[relationship_tasks[0]] == "success"
+    assert relationship_tasks
+    assert outcome.states[relationship_tasks[0]] == "success"
 
     customers = outcome.xcoms["jaffle_shop.customers"]
     assert customers["unique_id"] == "model.jaffle_shop.customers"
-    assert customers["status"] == "success" and customers["runtime"] == "core"
-    assert customers["execution_time"] > 0 and customers["invocation_id"]
+    assert customers["status"] == "success"
+    assert customers["runtime"] == "core"
+    assert customers["execution_time"] > 0
+    assert customers["invocation_id"]
     assert customers["file_path"] == "models/marts/customers.sql"
     assert {t["status"] for t in customers["tests"].values()} == {"success"}
     assert any(t.startswith("test.jaffle_shop.unique_customers_customer_id.")

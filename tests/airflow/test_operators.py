@@ -47,14 +47,17 @@ def test_whole_project_operators_separate_tests_and_fallback(
         outcome.states)
     # Separate tests: the model task built no test, the test task ran them.
     orders = outcome.xcoms["dbt.orders"]
-    assert orders["status"] == "success" and orders["tests"] == {}
+    assert orders["status"] == "success"
+    assert orders["tests"] == {}
     orders_tests = outcome.xcoms["dbt.orders_test"]
-    assert orders_tests["command"] == "test" and len(orders_tests["tests"]) >= 5
+    assert orders_tests["command"] == "test"
+    assert len(orders_tests["tests"]) >= 5
     assert all(t["status"] == "success" for t in orders_tests["tests"].values())
     assert not any("relationships_orders_customer_id" in t for t in orders_tests["tests"])
 
     seed = outcome.xcoms["seed"]
-    assert seed["runtime"] == "core" and seed["fallback_from"] == "fusion"
+    assert seed["runtime"] == "core"
+    assert seed["fallback_from"] == "fusion"
     assert seed["fallback_reason_code"] == "binary-missing"
     assert "runtime fusion declined (binary-missing)" in outcome.output
 
@@ -62,6 +65,8 @@ def test_whole_project_operators_separate_tests_and_fallback(
     assert built["model.jaffle_shop.customers"]["status"] == "success"
     assert any(uid.startswith("test.jaffle_shop.relationships_orders_customer_id") for uid in built)
     everything = outcome.xcoms["test_all"]["nodes"]
-    assert len(everything) >= 20 and {n["resource_type"] for n in everything.values()} == {"test"}
+    assert len(everything) >= 20
+    assert {n["resource_type"] for n in everything.values()} == {"test"}
     compiled = outcome.xcoms["compile"]
-    assert compiled["command"] == "compile" and compiled["success"]
+    assert compiled["command"] == "compile"
+    assert compiled["success"]
