@@ -35,6 +35,8 @@ class DagRunOutcome:
     asset_events: list[tuple[str, str]]
     """(asset uri, source task id) per asset event."""
     windows: dict[str, tuple[str | None, str | None]]
+    queued_dags: list[str] = attrs.field(factory=list)
+    """DAGs an asset event queued to run (``asset_dag_run_queue``: data-aware scheduling)."""
 
     def __repr__(self) -> str:
         return (f"<dag {self.dag_id} exit {self.returncode} states={self.states}>\n"
@@ -56,6 +58,7 @@ class AirflowHome:
         env.update(
             AIRFLOW_HOME=str(self.root), AIRFLOW__CORE__DAGS_FOLDER=str(self.dags),
             AIRFLOW__CORE__LOAD_EXAMPLES="False", AIRFLOW__CORE__UNIT_TEST_MODE="False",
+            AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION="False",
             DO_NOT_TRACK="1", RUST_BACKTRACE="0",
             PYTHONPATH=os.pathsep.join([str(ROOT), *filter(None, [env.get("PYTHONPATH")])]),
         )
@@ -97,6 +100,7 @@ def read_outcome(database: Path, dag_id: str, returncode: int, output: str,
     xcoms: dict[str, Any] = {}
     events: list[tuple[str, str]] = []
     windows: dict[str, tuple[str | None, str | None]] = {}
+    queued: list[str] = []
     if database.exists():
         with sqlite3.connect(database) as db:
             for task_id, state, start, end in db.execute(
@@ -112,5 +116,6 @@ def read_outcome(database: Path, dag_id: str, returncode: int, output: str,
                 "select asset.uri, asset_event.source_task_id from asset_event "
                 "join asset on asset.id = asset_event.asset_id where asset_event.source_dag_id = ?",
                 (dag_id,)))
+            queued = [row[0] for row in db.execute("select target_dag_id from asset_dag_run_queue")]
     return DagRunOutcome(dag_id=dag_id, returncode=returncode, output=output, report=report,
-                         states=states, xcoms=xcoms, asset_events=events, windows=windows)
+                         states=states, xcoms=xcoms, asset_events=events, windows=windows, queued_dags=queued)

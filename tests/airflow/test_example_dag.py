@@ -49,6 +49,8 @@ def test_example_dag_builds_jaffle_shop_per_node_on_dbt_core(
     # One Airflow asset event per model task, with the relation as URI.
     assert ("duckdb://jaffle_shop/main/customers", "jaffle_shop.customers") in outcome.asset_events
     assert {task for _, task in outcome.asset_events} >= tasks
+    # ... which queued the example's second DAG, scheduled on the customers asset.
+    assert "after_customers" in outcome.queued_dags
     # Each node's outcome is a task-log line as it finishes.
     assert "dbt model model.jaffle_shop.customers: success" in outcome.output
     # The DAG file was parsed twice (the DagBag here, then dag.test()'s bundle sync): the second
@@ -58,3 +60,10 @@ def test_example_dag_builds_jaffle_shop_per_node_on_dbt_core(
 
     with duckdb.connect(str(project / "jaffle_shop.duckdb"), read_only=True) as db:
         assert db.execute("select count(*) from customers").fetchone() == (15,)
+
+
+def test_readme_shows_the_example_dag_file_verbatim() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Airflow"):]
+    block = section[section.index("```python\n") + len("```python\n"):]
+    assert block[:block.index("```\n")] == EXAMPLE_DAG.read_text(encoding="utf-8")
