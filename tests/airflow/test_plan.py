@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 from airflow.sdk import DAG
-
 from floe_dbt_airflow import DbtDag, DbtProject, DbtTaskGroup
 from floe_dbt_airflow.cache import load_plan
 from floe_dbt_airflow.plan import build_plan
+
 from floe_dbt_hooks.errors import DBTConfigurationError
 from floe_dbt_hooks.orchestration.graph import DBTGraph
 from tests.conftest import copy_example
