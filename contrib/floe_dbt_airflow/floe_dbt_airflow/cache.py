@@ -26,7 +26,6 @@ from floe_dbt_airflow.plan import PLAN_VERSION, TaskPlan, build_plan
 from floe_dbt_airflow.project import DbtProject
 from floe_dbt_hooks.config import CONFIG_FILENAMES
 from floe_dbt_hooks.fsutil import atomic_write_text
-from floe_dbt_hooks.models import from_dict, to_dict
 from floe_dbt_hooks.project import load_profile_target, load_project
 from floe_dbt_hooks.project.freshness import project_inputs
 
@@ -104,7 +103,7 @@ def load_plan(
     if cache:
         # The digest taken before the compile: a file edited during it makes the next parse rebuild.
         atomic_write_text(path, json.dumps({"version": PLAN_VERSION, "inputs": digest,
-                                            "plan": to_dict(plan)}))
+                                            "plan": plan.to_json()}))
     return LoadedPlan(plan=plan, how="built", path=path, elapsed=time.perf_counter() - started)
 
 
@@ -117,7 +116,7 @@ def _read(path: Path, digest: str) -> TaskPlan | None:
             data.get("inputs") != digest:
         return None
     try:
-        return from_dict(data["plan"], TaskPlan)
+        return TaskPlan.from_json(data["plan"])
     except Exception:  # a damaged file: rebuild rather than fail the DAG
         log.warning("ignoring unreadable task plan cache %s", path)
         return None

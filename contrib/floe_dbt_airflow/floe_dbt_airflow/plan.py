@@ -83,6 +83,17 @@ class TaskPlan:
     def node(self, unique_id: str) -> PlannedNode | None:
         return next((n for n in self.nodes if n.unique_id == unique_id), None)
 
+    def to_json(self) -> dict[str, Any]:
+        return attrs.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> TaskPlan:
+        """The plan :meth:`to_json` wrote. Plain constructors, not the project's cattrs converter:
+        building that converter costs ~0.2 s on first use, and this runs on every DAG-file parse."""
+        return cls(**{**_tuples(data),
+                      "nodes": tuple(PlannedNode(**_tuples(n)) for n in data["nodes"]),
+                      "tests": tuple(PlannedTest(**_tuples(t)) for t in data["tests"])})
+
 
 def _task_id(node: Mapping[str, Any], taken: set[str]) -> str:
     name = str(node.get("name") or node.get("unique_id"))
@@ -183,6 +194,10 @@ def _planned_upstream(graph: DBTGraph, uid: str, planned: set[str]) -> list[str]
         elif parent in graph.nodes:
             stack.extend(graph.upstream(parent))
     return sorted(found)
+
+
+def _tuples(data: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
 
 
 def _str(value: Any) -> str | None:
