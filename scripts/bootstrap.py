@@ -66,7 +66,11 @@ class IsolatedSuite(NamedTuple):
         return ROOT / "tests" / self.name
 
 
-ISOLATED_SUITES: tuple[IsolatedSuite, ...] = ()
+ISOLATED_SUITES: tuple[IsolatedSuite, ...] = (
+    # Apache Airflow 3 (~100 packages of its own) with floe and the Airflow integration, editable.
+    IsolatedSuite("airflow", ("-e", "{root}", "-e", "{root}/contrib/floe_dbt_airflow",
+                              "apache-airflow", "pytest", "pytest-xdist")),
+)
 
 
 def _bin(name: str) -> Path:

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from benchmarks.cases import (
+    airflow,
     build,
     cloud,
     compare,
@@ -42,6 +43,8 @@ CASES: dict[str, Case] = {
     "dagster-defs-50": dagster.case_dagster_defs,
     "spark-warm-example": spark.case_spark_warm,
     "cloud-overhead": cloud.case_cloud_overhead,
+    "airflow-dag-parse": airflow.case_airflow_parse,
+    "airflow-task-500": airflow.case_airflow_task,
 }
 
 CHILDREN: dict[str, Callable[..., dict[str, Any]]] = {
