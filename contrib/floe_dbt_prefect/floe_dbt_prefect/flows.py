@@ -22,7 +22,12 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from floe_dbt_hooks.orchestration.graph import DBTGraph
 from floe_dbt_prefect.plan import BuildPlan, PlanUnit, build_plan
 from floe_dbt_prefect.project import DbtProject
-from floe_dbt_prefect.tasks import FALLBACK_ARTIFACT, dbt_unit_task, fallback_markdown
+from floe_dbt_prefect.tasks import (
+    FALLBACK_ARTIFACT,
+    DbtNodeFailure,
+    dbt_unit_task,
+    fallback_markdown,
+)
 
 SUMMARY_ARTIFACT = "dbt-run-summary"
 
@@ -95,6 +100,8 @@ def run_dbt(project: DbtProject | str | Path, *, mode: str = "per_node",
             else:
                 try:
                     future.result()
+                except DbtNodeFailure as exc:
+                    outcome[key] = {**exc.summary, "state": "failed", "error": str(exc)}
                 except Exception as exc:
                     outcome[key] = {"state": "failed", "unit": key, "error": str(exc)}
                 else:  # pragma: no cover - a non-completed state always raises

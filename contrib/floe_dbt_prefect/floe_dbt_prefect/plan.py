@@ -52,6 +52,8 @@ class PlanUnit:
 
     key: str
     name: str
+    kind: str
+    """``node`` (one model, seed or snapshot), ``tests``, ``wave`` or ``all``."""
     wave: int
     nodes: tuple[str, ...]
     tests: tuple[str, ...] = ()
@@ -149,7 +151,7 @@ def build_plan(
               "declined": tuple(declined)}
     if mode == "single":
         # One invocation: dbt evaluates the user's own selection (no per-node argument list).
-        unit = attrs.evolve(_unit(graph, "all", "dbt build", 0, nodes, chosen_tests, ()),
+        unit = attrs.evolve(_unit(graph, "all", "dbt build", "all", 0, nodes, chosen_tests, ()),
                             select=tuple(selection_words(select)),
                             exclude=(*selection_words(exclude),
                                      *(("resource_type:test",) if tests == "none" else ())))
@@ -183,7 +185,7 @@ def _levels(graph: DBTGraph, nodes: list[str]) -> dict[str, int]:
     return level
 
 
-def _unit(graph: DBTGraph, key: str, name: str, wave: int, nodes: Iterable[str],
+def _unit(graph: DBTGraph, key: str, name: str, kind: str, wave: int, nodes: Iterable[str],
           tests: Iterable[str], depends_on: Iterable[str]) -> PlanUnit:
     node_ids = tuple(nodes)
     test_ids = tuple(tests)
@@ -194,7 +196,7 @@ def _unit(graph: DBTGraph, key: str, name: str, wave: int, nodes: Iterable[str],
     exclude = tuple(sorted({graph.fqn_selector(t) for t in graph.test_ids() if t not in covered
                             and set(graph.parents.get(t, ())) & set(node_ids)}))
     assets = tuple(spec for uid in node_ids if (spec := asset_spec(graph, uid)) is not None)
-    return PlanUnit(key=key, name=name, wave=wave, nodes=node_ids, tests=test_ids, select=select,
+    return PlanUnit(key=key, name=name, kind=kind, wave=wave, nodes=node_ids, tests=test_ids, select=select,
                     exclude=exclude, depends_on=tuple(dict.fromkeys(depends_on)), assets=assets)
 
 
@@ -217,7 +219,7 @@ def _per_node(graph: DBTGraph, nodes: list[str], tests: list[str], level: dict[s
     units = []
     for uid in nodes:
         ups = [p for p in graph.upstream(uid) if p in node_set]
-        units.append(_unit(graph, uid, _label(graph, uid), 2 * level[uid], [uid], own[uid], ups))
+        units.append(_unit(graph, uid, _label(graph, uid), "node", 2 * level[uid], [uid], own[uid], ups))
     if strategy == "separate":
         by_parents: dict[tuple[str, ...], list[str]] = {}
         for test in shared:
@@ -240,7 +242,7 @@ def _test_unit(graph: DBTGraph, tests: list[str], parents: tuple[str, ...],
     else:
         key = "tests:" + ",".join(parents)
         name = "tests of " + ", ".join(str(graph.props(p).get("name")) for p in parents)
-    return _unit(graph, key, name, wave, [], tests, parents)
+    return _unit(graph, key, name, "tests", wave, [], tests, parents)
 
 
 def _waves(graph: DBTGraph, nodes: list[str], tests: list[str], level: dict[str, int],
@@ -258,12 +260,12 @@ def _waves(graph: DBTGraph, nodes: list[str], tests: list[str], level: dict[str,
     for index in range(count):
         deps = [units[-1].key] if units else []
         if strategy == "separate":
-            units.append(_unit(graph, f"wave-{index}", f"dbt wave {index}", 2 * index,
+            units.append(_unit(graph, f"wave-{index}", f"dbt wave {index}", "wave", 2 * index,
                                wave_nodes[index], [], deps))
             if wave_tests[index]:
                 units.append(_unit(graph, f"wave-{index}-tests", f"dbt wave {index} tests",
-                                   2 * index + 1, [], wave_tests[index], [f"wave-{index}"]))
+                                   "tests", 2 * index + 1, [], wave_tests[index], [f"wave-{index}"]))
         else:
-            units.append(_unit(graph, f"wave-{index}", f"dbt wave {index}", 2 * index,
+            units.append(_unit(graph, f"wave-{index}", f"dbt wave {index}", "wave", 2 * index,
                                wave_nodes[index], wave_tests[index], deps))
     return units

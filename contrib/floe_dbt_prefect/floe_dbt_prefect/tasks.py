@@ -45,8 +45,16 @@ _LINE = re.compile(r"\bline (\d+)\b")
 
 
 class DbtNodeFailure(RuntimeError):
-    """dbt nodes failed in a task; the message names each one's file, line and dbt's message.
-    (Only a message, so it crosses process boundaries with any task runner.)"""
+    """dbt nodes failed in a task; the message names each one's file, line and dbt's message,
+    ``summary`` is what the task would have returned (plain data: it crosses process
+    boundaries with any task runner)."""
+
+    def __init__(self, message: str, summary: Mapping[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.summary = dict(summary or {})
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (str(self), self.summary))
 
 
 def prefect_asset(spec: AssetSpec) -> Any:
@@ -59,13 +67,13 @@ def dbt_unit_task(unit: PlanUnit, **task_options: Any) -> Task[..., dict[str, An
     """The Prefect task that runs ``unit``; ``task_options`` go to ``Task`` (``retries``,
     ``retry_delay_seconds``, ``tags``, ``timeout_seconds``...).
 
-    A unit of one model, seed or snapshot is a ``MaterializingTask`` of its asset (Prefect emits
-    the events when the task ends); a unit of several (a wave, a single invocation) is a plain
-    task that emits each node's events as the node finishes, so one failed node does not mark
-    its neighbours' materializations failed."""
+    A per-node unit is a ``MaterializingTask`` of its asset (Prefect emits the events when the
+    task ends); a unit of several nodes (a wave, a single invocation) is a plain task that emits
+    each node's events as the node finishes, so one failed node does not mark its neighbours'
+    materializations failed."""
     options: dict[str, Any] = {"name": f"dbt {unit.name}",
                                "task_run_name": _run_name(unit), **task_options}
-    if len(unit.assets) != 1:
+    if unit.kind != "node" or len(unit.assets) != 1:
         return Task(fn=run_unit, **options)
     spec = unit.assets[0]
     return MaterializingTask(fn=run_unit, assets=[prefect_asset(spec)], materialized_by="dbt",
@@ -73,7 +81,7 @@ def dbt_unit_task(unit: PlanUnit, **task_options: Any) -> Task[..., dict[str, An
 
 
 def _run_name(unit: PlanUnit) -> str:
-    if len(unit.assets) == 1 and len(unit.nodes) == 1:
+    if unit.kind == "node" and len(unit.assets) == 1:
         return f"Materialize {unit.name}"
     return f"Execute {unit.name}"
 
@@ -83,7 +91,7 @@ def run_unit(project: Mapping[str, Any], unit: Mapping[str, Any],
     """The body of a unit's task (module level, so process-pool runners can pickle it)."""
     dbt = DbtProject.from_json(project)
     plan_unit = from_dict(dict(unit), PlanUnit)
-    materializing = len(plan_unit.assets) == 1
+    materializing = plan_unit.kind == "node" and len(plan_unit.assets) == 1
     request = dbt.request(command, plan_unit.select, plan_unit.exclude, full_refresh=full_refresh)
     reporter = _Reporter(request.invocation_id, emit_for=None if materializing else
                          {spec.unique_id: spec for spec in plan_unit.assets})
@@ -92,7 +100,7 @@ def run_unit(project: Mapping[str, Any], unit: Mapping[str, Any],
                             else "") + f" (invocation {request.invocation_id})")
     result = invoke(dbt, request, on_node=reporter.node, on_fallback=reporter.fallback)
     try:
-        reporter.finish(result)
+        reporter.finish(result, plan_unit.key)
     finally:
         if materializing:
             spec = plan_unit.assets[0]
@@ -136,7 +144,7 @@ def run_command(project: Mapping[str, Any], command: RunCommand, select: Iterabl
     reporter = _Reporter(request.invocation_id, emit_for=specs)
     reporter.logger.info(f"dbt {command} (invocation {request.invocation_id})")
     result = invoke(dbt, request, on_node=reporter.node, on_fallback=reporter.fallback)
-    reporter.finish(result)
+    reporter.finish(result, "all")
     return reporter.summary(result, "all")
 
 
@@ -149,6 +157,7 @@ class _Reporter:
         self.logger = get_run_logger()
         self.nodes: dict[str, NodeResult] = {}
         self.runtimes: dict[str, str] = {}
+        self._terse: set[str] = set()
         self.declined: list[Declined] = []
         self._emit_for = emit_for or {}
         self._emitted: set[str] = set()
@@ -181,14 +190,17 @@ class _Reporter:
         elif node.status == "skipped":
             self.logger.warning(f"{label} skipped by dbt (an upstream node failed)")
         else:
-            self.logger.error(f"{label} {node.status.upper()}{timing}: {_where(node)}"
-                              f"{node.error_message or node.message or ''}")
+            detail = node.error_message or node.message
+            if detail:
+                self.logger.error(f"{label} {node.status.upper()}{timing}: {_where(node)}{detail}")
+            else:  # the event carried no message (Fusion's do not): the result will have it
+                self._terse.add(node.unique_id)
         spec = self._emit_for.get(node.unique_id)
         if spec is not None and node.unique_id not in self._emitted and node.status != "skipped":
             self._emitted.add(node.unique_id)
             _emit_materialization(spec, node.status not in FAILED, self.metadata(node))
 
-    def finish(self, result: DBTRunResult) -> None:
+    def finish(self, result: DBTRunResult, unit: str) -> None:
         """Nodes the events did not carry come from the result; details (line numbers, rows
         from run_results.json) replace the events' where the result has them; fallback becomes
         an artifact; failures fail the task."""
@@ -196,6 +208,11 @@ class _Reporter:
             if node.unique_id not in self.nodes:
                 self._record(node, result.runtime)
             else:
+                if node.unique_id in self._terse:
+                    self.logger.error(
+                        f"{node.resource_type} {node.name} {node.status.upper()} in "
+                        f"{node.execution_time:.2f}s: {_where(node)}"
+                        f"{node.error_message or node.message or 'no message from dbt'}")
                 self.nodes[node.unique_id] = node
         if not self.declined and result.declined:
             for declined in result.declined:
@@ -215,10 +232,11 @@ class _Reporter:
                     "failed\n" + "\n".join(lines))
             if skipped:
                 text += f"\nskipped downstream: {', '.join(skipped)}"
-            raise DbtNodeFailure(text)
+            raise DbtNodeFailure(text, self.summary(result, unit))
         if not result.success:
             raise DbtNodeFailure(f"dbt {result.command} on runtime {result.runtime} did not "
-                                 f"succeed (interrupted: {result.interrupted}); see the log")
+                                 f"succeed (interrupted: {result.interrupted}); see the log",
+                                 self.summary(result, unit))
 
     def _fallback_metadata(self) -> dict[str, Any]:
         if not self.declined:
