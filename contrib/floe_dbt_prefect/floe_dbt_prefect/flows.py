@@ -137,7 +137,8 @@ def _summary_artifact(plan: BuildPlan, outcome: dict[str, dict[str, Any]]) -> No
             rows.append({"task": unit.name, "node": node["unique_id"], "status": node["status"],
                          "runtime": result.get("runtime", ""),
                          "seconds": round(float(node.get("execution_time") or 0.0), 3),
-                         "rows": node.get("rows_affected"), "fallback": fallback})
+                         "rows": node.get("rows_affected"), "fallback": fallback,
+                         "invocation": result.get("invocation_id", "")})
     create_table_artifact(table=rows, key=SUMMARY_ARTIFACT,
                           description=f"dbt {plan.mode}: {len(plan.units)} task(s)")
 
