@@ -74,3 +74,24 @@ def test_concurrent_flow_runs_on_one_project(project: Path, runtimes: tuple[str,
         engine_ids.add(results["metadata"]["invocation_id"])
     assert len(engine_ids) == len(by_invocation)
     assert relation_counts(project)["filtered_orders"] == 24
+
+
+def test_per_node_tasks_in_separate_processes(project: Path) -> None:
+    """Tasks on a process pool (as on workers elsewhere): each gets the plan as JSON and runs in
+    its own dbt-core process; two processes build into one DuckDB file and queue on its writer
+    lock instead of failing (prefect-dbt's PER_NODE fails here with DuckDB's lock error)."""
+    from prefect.task_runners import ProcessPoolTaskRunner
+
+    flow = dbt_flow(DbtProject(project_dir=project, runtime="core"), tests="none",
+                    select="+stg_orders +stg_payments",
+                    task_runner=ProcessPoolTaskRunner(max_workers=2))
+    state = flow(return_state=True)
+
+    run = recorded(state)
+    assert run.flow_run.state.is_completed(), state.message
+    tasks = run.task_runs()
+    assert sorted(tasks) == ["Materialize model stg_orders", "Materialize model stg_payments",
+                             "Materialize seed raw_orders", "Materialize seed raw_payments"]
+    assert all(t.state.is_completed() for t in tasks.values())
+    counts = relation_counts(project)
+    assert (counts["stg_orders"], counts["stg_payments"]) == (24, 29)
