@@ -19,6 +19,7 @@ from typing import Any
 from prefect import Flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
+from floe_dbt_hooks.models import to_dict
 from floe_dbt_hooks.orchestration.graph import DBTGraph
 from floe_dbt_prefect.plan import BuildPlan, PlanUnit, build_plan
 from floe_dbt_prefect.project import DbtProject
@@ -119,8 +120,6 @@ def run_dbt(project: DbtProject | str | Path, *, mode: str = "per_node",
 
 
 def _unit_json(unit: PlanUnit) -> dict[str, Any]:
-    from floe_dbt_hooks.models import to_dict
-
     data: dict[str, Any] = to_dict(unit)
     return data
 
