@@ -150,3 +150,27 @@ def test_task_factory_in_a_users_flow(project: Path) -> None:
     assert state.result() == ["core", "fusion", "model.jaffle_shop.stg_customers"]
     done = materializations(recorded(state).asset_events(wanted=1))
     assert set(done) == {"duckdb://jaffle_shop/main/stg_customers"}
+
+
+def test_test_severity_decides_the_task_state(project: Path) -> None:
+    tests = project / "tests"
+    (tests / "few_customers.sql").write_text(
+        "{{ config(severity='warn') }}\nselect * from {{ ref('raw_customers') }} where id < 3\n")
+    (tests / "no_customers.sql").write_text(
+        "select * from {{ ref('stg_customers') }} where customer_id > 0\n")
+    state = dbt_flow(DbtProject(project_dir=project, runtime="core"),
+                     select="+stg_customers", exclude="test_name:relationships")(return_state=True)
+
+    run = recorded(state)
+    assert run.flow_run.state.is_failed()
+    tasks = run.task_runs()
+    assert tasks["Materialize seed raw_customers"].state.is_completed()  # warn: logged only
+    failed = tasks["Materialize model stg_customers"].state
+    assert failed.is_failed()
+    assert "test.jaffle_shop.no_customers" in (failed.message or "")
+    logs = run.logs(lambda text: "test few_customers WARN" in text)
+    assert any("test few_customers WARN" in log.message and log.level == 30 for log in logs)
+    rows = {r["node"]: r for r in table({a.key: a for a in run.artifacts()}["dbt-run-summary"])}
+    assert rows["test.jaffle_shop.few_customers"]["status"] == "warn"
+    assert rows["test.jaffle_shop.no_customers"]["status"] == "fail"
+    assert rows["model.jaffle_shop.stg_customers"]["status"] == "success"
