@@ -70,6 +70,9 @@ ISOLATED_SUITES: tuple[IsolatedSuite, ...] = (
     # Apache Airflow 3 (~100 packages of its own) with floe and the Airflow integration, editable.
     IsolatedSuite("airflow", ("-e", "{root}", "-e", "{root}/contrib/floe_dbt_airflow",
                               "apache-airflow", "pytest", "pytest-xdist")),
+    # Prefect 3.9.1 holds python-slugify below 9.2; constraints.txt has 9.2.0.
+    IsolatedSuite("prefect", ("-e", "{root}", "-e", "{root}/contrib/floe_dbt_prefect",
+                              "prefect", "pytest", "pytest-xdist")),
 )
 
 
@@ -110,8 +113,10 @@ def ensure_venv() -> None:
     # The openlineage and dagster extras name floe-dbt-openlineage and floe-dbt-dagster, which pip
     # takes from contrib/ below.
     packages = ["-e", f"{ROOT}[dev,openlineage,dagster,postgres,spark]"]
+    isolated = {f"floe_dbt_{suite.name}" for suite in ISOLATED_SUITES}
     for contrib in sorted((ROOT / "contrib").glob("*/pyproject.toml")):
-        packages += ["-e", str(contrib.parent)]
+        if contrib.parent.name not in isolated:  # their orchestrator clashes with .venv's pins
+            packages += ["-e", str(contrib.parent)]
     code = _run(
         [str(_bin("python")), "-m", "pip", "install", "--disable-pip-version-check",
          "-c", str(ROOT / "constraints.txt"), *packages],

@@ -32,7 +32,7 @@ def _default_fusion_env() -> None:
 
 _default_fusion_env()
 
-ISOLATED_SUITES = ("airflow",)
+ISOLATED_SUITES = ("airflow", "prefect")
 """Test folders for integrations installed only in their own venv (scripts/bootstrap.py's
 IsolatedSuite): left out where the integration is not importable, run from that venv."""
 collect_ignore = [name for name in ISOLATED_SUITES if importlib.util.find_spec(name) is None]
