@@ -19,6 +19,7 @@ from benchmarks.cases import (
     lint,
     manifest,
     observability,
+    soak,
     spark,
     startup,
     warm,
@@ -42,6 +43,8 @@ CASES: dict[str, Case] = {
     "dagster-defs-50": dagster.case_dagster_defs,
     "spark-warm-example": spark.case_spark_warm,
     "cloud-overhead": cloud.case_cloud_overhead,
+    "soak": soak.case_soak,
+    "load": soak.case_load,
 }
 
 CHILDREN: dict[str, Callable[..., dict[str, Any]]] = {
@@ -53,6 +56,8 @@ CHILDREN: dict[str, Callable[..., dict[str, Any]]] = {
     "observe": observability.child_observe,
     "spark-warm": spark.child_spark_warm,
     "cloud-overhead": cloud.child_cloud_overhead,
+    "soak": soak.child_soak,
+    "load-fusion": soak.child_load_fusion,
 }
 
 
