@@ -19,6 +19,7 @@ from benchmarks.cases import (
     lint,
     manifest,
     observability,
+    scale,
     soak,
     spark,
     startup,
@@ -45,6 +46,12 @@ CASES: dict[str, Case] = {
     "cloud-overhead": cloud.case_cloud_overhead,
     "soak": soak.case_soak,
     "load": soak.case_load,
+    "scale-fusion-compile": scale.case_scale_fusion_compile,
+    "scale-manifest": scale.case_scale_manifest,
+    "scale-dagster-defs": scale.case_scale_dagster_defs,
+    "scale-warm-run": scale.case_scale_warm_run,
+    "scale-lint": scale.case_scale_lint,
+    "scale-compare": scale.case_scale_compare,
 }
 
 CHILDREN: dict[str, Callable[..., dict[str, Any]]] = {
@@ -58,6 +65,8 @@ CHILDREN: dict[str, Callable[..., dict[str, Any]]] = {
     "cloud-overhead": cloud.child_cloud_overhead,
     "soak": soak.child_soak,
     "load-fusion": soak.child_load_fusion,
+    "scale-graph": scale.child_scale_graph,
+    "scale-warm": scale.child_scale_warm,
 }
 
 

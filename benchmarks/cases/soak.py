@@ -88,7 +88,7 @@ def case_soak(opts: Options) -> list[Row]:
     for point in points:
         log(f"  soak: after {point['calls']:>4} calls: VmRSS {point['rss_mb']:.1f} MB, "
             f"{point['fds']} fds, {point['threads']} threads ({point['py_threads']} Python), "
-            f"{point['children']} child processes ({point['zombies']} zombies), "
+            f"{point['children']} child processes {point['child_names']} ({point['zombies']} zombies), "
             f"{point['invocation_dirs']} isolated target folders, "
             f"{point['uncollectable']} uncollectable objects")
     for window in data["windows"]:
@@ -134,6 +134,7 @@ def process_state(project: Path | None = None) -> dict[str, Any]:
             status[key] = value.strip()
     me = str(os.getpid())
     children = zombies = 0
+    names: list[str] = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -146,6 +147,7 @@ def process_state(project: Path | None = None) -> dict[str, Any]:
         if fields[1] == me:
             children += 1
             zombies += fields[0] == "Z"
+            names.append(stat.split("(", 1)[1].rsplit(")", 1)[0])
     state: dict[str, Any] = {
         "rss_mb": float(status["VmRSS"].split()[0]) / 1024,
         "fds": len(os.listdir("/proc/self/fd")),
@@ -153,6 +155,7 @@ def process_state(project: Path | None = None) -> dict[str, Any]:
         "py_threads": threading.active_count(),
         "children": children,
         "zombies": zombies,
+        "child_names": sorted(names),
         "uncollectable": len(gc.garbage),
     }
     if project is not None:
