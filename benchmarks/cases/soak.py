@@ -283,8 +283,12 @@ def check_build(result: dict[str, Any]) -> list[str]:
         manifest = json.loads(Path(result["manifest"]).read_text())
     except (OSError, ValueError, KeyError) as exc:
         return [f"{name}: artifacts unreadable ({exc})"]
-    if run_results.get("metadata", {}).get("invocation_id") != result["invocation_id"]:
-        problems.append(f"{name}: run_results.json is another invocation's")
+    if Path(result["run_results"]).parent.name != result["invocation_id"]:
+        problems.append(f"{name}: run_results.json is not in its own isolated folder")
+    engine_id = run_results.get("metadata", {}).get("invocation_id")
+    if result["runtime"] == "fusion" and engine_id != result["invocation_id"]:
+        # dbt-core writes an id of its own; Fusion is handed floe's
+        problems.append(f"{name}: run_results.json is invocation {engine_id}'s")
     statuses = [r.get("status") for r in run_results.get("results", [])]
     if len(statuses) != result["nodes"] or not statuses:
         problems.append(f"{name}: run_results.json has {len(statuses)} results, "
