@@ -59,6 +59,12 @@ from benchmarks.runner import (
     warmup_tag,
 )
 
+GROWTH_LIMIT = 30.0
+"""A step whose time grows more than this for a 10x larger project is flagged. Linear code
+measures 11-18x here, not 10x: the 5,000-model graph no longer fits the CPU caches (the trivially
+linear ``select tag``, one dict lookup per node, grows as much, with the garbage collector off
+too); a quadratic step grows about 100x."""
+
 
 def scale_project(models: int, *, keep: bool = False) -> Path:
     """The generated ``models``-model project at ``generated/scale-<models>``; with ``keep`` an
@@ -170,8 +176,8 @@ def case_scale_manifest(opts: Options) -> list[Row]:
         big_s = summary([d[step] for d in graph[models]])
         small_s = summary([d[step] for d in graph[small_models]])
         growth = big_s["median"] / small_s["median"] if small_s["median"] else None
-        rows.append(row(f"{name} {step}", "ms", big_s, small_s, "~10x (linear)",
-                        None if growth is None else growth < 15,
+        rows.append(row(f"{name} {step}", "ms", big_s, small_s, "< 30x (10x linear)",
+                        None if growth is None else growth < GROWTH_LIMIT,
                         reference_name=f"({small_models} models)", ratio=growth))
     return rows
 
