@@ -101,6 +101,14 @@ def parse_args(argv: Sequence[str] | None) -> tuple[Options, bool]:
                              "children keep this environment (PYTHONDONTWRITEBYTECODE and all)")
     parser.add_argument("--timeout", type=float, default=Options.timeout,
                         help=f"seconds before a child process is killed (default {Options.timeout:g})")
+    parser.add_argument("--soak-n", type=int, default=Options.soak_n,
+                        help=f"soak case: facade calls in one process (default {Options.soak_n})")
+    parser.add_argument("--scale-models", type=int, default=Options.scale_models,
+                        help="scale cases: models in the generated project "
+                             f"(default {Options.scale_models})")
+    parser.add_argument("--scale-core-models", type=int, default=None,
+                        help="scale cases: models for the parts that run dbt-core (parse, "
+                             "compile, warm run, compare; default: --scale-models)")
     args = parser.parse_args(argv)
     cases = tuple(names) if not args.only else tuple(c.strip() for c in args.only.split(","))
     unknown = [c for c in cases if c not in CASES]
@@ -108,9 +116,12 @@ def parse_args(argv: Sequence[str] | None) -> tuple[Options, bool]:
         parser.error(f"unknown case(s) {', '.join(unknown)}; choose from {', '.join(names)}")
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
+    if args.soak_n < 1 or args.scale_models < 2 or (args.scale_core_models or 2) < 2:
+        parser.error("--soak-n must be at least 1, --scale-models and --scale-core-models 2")
     opts = Options(repeat=args.repeat, warmup=args.warmup, timeout=args.timeout,
                    memory=args.memory, profile=args.profile, bytecode=args.bytecode, cases=cases,
-                   json=args.json)
+                   json=args.json, soak_n=args.soak_n, scale_models=args.scale_models,
+                   scale_core_models=args.scale_core_models or args.scale_models)
     return opts, args.list
 
 

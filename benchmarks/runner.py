@@ -60,6 +60,9 @@ class Options:
     bytecode: str = "cached"
     cases: tuple[str, ...] = ()
     json: Path | None = None
+    soak_n: int = 1000
+    scale_models: int = 5000
+    scale_core_models: int = 5000
 
 
 BYTECODE = {"mode": "cached"}

@@ -20,6 +20,8 @@ from benchmarks.cases import (
     lint,
     manifest,
     observability,
+    scale,
+    soak,
     spark,
     startup,
     warm,
@@ -45,6 +47,14 @@ CASES: dict[str, Case] = {
     "cloud-overhead": cloud.case_cloud_overhead,
     "airflow-dag-parse": airflow.case_airflow_parse,
     "airflow-task-500": airflow.case_airflow_task,
+    "soak": soak.case_soak,
+    "load": soak.case_load,
+    "scale-fusion-compile": scale.case_scale_fusion_compile,
+    "scale-manifest": scale.case_scale_manifest,
+    "scale-dagster-defs": scale.case_scale_dagster_defs,
+    "scale-warm-run": scale.case_scale_warm_run,
+    "scale-lint": scale.case_scale_lint,
+    "scale-compare": scale.case_scale_compare,
 }
 
 CHILDREN: dict[str, Callable[..., dict[str, Any]]] = {
@@ -56,6 +66,10 @@ CHILDREN: dict[str, Callable[..., dict[str, Any]]] = {
     "observe": observability.child_observe,
     "spark-warm": spark.child_spark_warm,
     "cloud-overhead": cloud.child_cloud_overhead,
+    "soak": soak.child_soak,
+    "load-fusion": soak.child_load_fusion,
+    "scale-graph": scale.child_scale_graph,
+    "scale-warm": scale.child_scale_warm,
 }
 
 

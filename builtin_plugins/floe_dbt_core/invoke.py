@@ -56,8 +56,11 @@ _DBT_LOCK = threading.RLock()
 
 _Result = TypeVar("_Result", bound=InvocationResult)
 SELECTIVE_COMMANDS = (*NODE_COMMANDS, "compile")
-"""With a warm manifest and a selection, dbt looks relations up as it needs them instead of first
-caching every relation of the project (``--no-populate-cache``): a third of a one-model call."""
+"""With a warm manifest and a selection of one node, dbt looks relations up as it needs them
+instead of first caching every relation of the project (``--no-populate-cache``): a third of a
+one-model call. Only for one node (or one thread): dbt fills that lazy cache from each thread's
+own connection, and two threads renaming views at once (``model_a*`` on 4 threads) then fail with
+"Cache inconsistency detected: in rename" about one run in five."""
 MAX_WARM_MANIFESTS = 4
 """Parsed manifests kept per process (least recently used dropped first): each project and target
 has its own, since a manifest holds the target's database and schema names."""
@@ -159,6 +162,27 @@ def _warm_manifest(
     return entry
 
 
+def lazy_cache_is_safe(manifest: Any, request: InvocationRequest) -> bool:
+    """Whether dbt may skip caching every relation up front for ``request``: it runs on one
+    thread, or its selection is one bare name that names exactly one node of ``manifest`` (and
+    no folder or package, which a bare name would also select), so no two nodes build at once."""
+    if request.threads == 1 and request.select:
+        return True
+    if len(request.select) != 1 or request.exclude or request.selector:
+        return False
+    word = request.select[0]
+    if not word.isidentifier():  # graph operators, wildcards, methods, paths, fqn prefixes
+        return False
+    named = 0
+    for node in manifest.nodes.values():
+        fqn = getattr(node, "fqn", None) or ()
+        if word in fqn[:-1]:
+            return False
+        if getattr(node, "name", None) == word and getattr(node, "resource_type", None) != "test":
+            named += 1
+    return named == 1
+
+
 def _release_connections(adapter_type: str) -> None:
     """Close the DuckDB database dbt-duckdb keeps open between invocations."""
     if adapter_type != "duckdb":
@@ -202,7 +226,8 @@ def invoke(
                     *request_flags(request, command, project, profile, target_path), *_QUIET]
             if not write_json:
                 args.append("--no-write-json")
-            if warm is not None and request.select and command in SELECTIVE_COMMANDS:
+            if warm is not None and command in SELECTIVE_COMMANDS and lazy_cache_is_safe(
+                    warm.manifest, request):
                 args.append("--no-populate-cache")
             runner = dbtRunner(manifest=warm.manifest if warm else None, callbacks=[callback])
             return runner.invoke(args)

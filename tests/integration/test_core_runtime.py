@@ -108,6 +108,29 @@ CHANGES = {
 }
 
 
+def test_relations_are_cached_up_front_unless_one_node_is_selected(project: Path) -> None:
+    """dbt fills a lazily built relation cache from each thread's own connection: two views
+    renamed at once then fail with "Cache inconsistency detected" (seen in benchmarks' soak on
+    ``model_000*``), so only a one-node selection (or one thread) may skip the up-front cache."""
+    DBTFacade().invoke("seed", project)
+    manifest = _warm_manifest(project)
+
+    def lazy(select: str | list[str], **options: object) -> bool:
+        request = RunRequest(project_dir=project, select=select, **options)  # type: ignore[arg-type]
+        return core_invoke.lazy_cache_is_safe(manifest, request)
+
+    assert lazy("adults")
+    assert lazy("people")
+    for several in ("adults+", "+adults", "*", "base_*", "contract", "tag:x", "models/adults.sql",
+                    "adults base_people", "adults_have_names"):
+        assert not lazy(several), several
+    assert not lazy("adults", exclude="base_people")
+    assert lazy("adults+", threads=1)
+    result = DBTFacade().run_models(project, select="base_people+")
+    assert result.success
+    assert result.models_run == 2
+
+
 @pytest.mark.parametrize("change", sorted(CHANGES))
 def test_any_change_invalidates_the_warm_manifest(project: Path, change: str) -> None:
     facade = DBTFacade()
