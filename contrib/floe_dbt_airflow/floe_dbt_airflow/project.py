@@ -9,8 +9,6 @@ process, and never at DAG-parse time unless the plan must be rebuilt.
 from __future__ import annotations
 
 import json
-import threading
-from collections import OrderedDict
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -18,10 +16,8 @@ from typing import Any
 import attrs
 
 from floe_dbt_hooks.api import DBTFacade
-from floe_dbt_hooks.config import FloeConfig, load_config
-
-MAX_FACADES = 8
-"""Configurations kept per process, least recently used dropped first."""
+from floe_dbt_hooks.config import FloeConfig
+from floe_dbt_hooks.orchestration.sharing import SharedPerConfiguration, integration_config
 
 
 def _tuple(value: Any) -> tuple[str, ...]:
@@ -70,30 +66,15 @@ class DbtProject:
         )
 
     def floe_config(self) -> FloeConfig:
-        config = load_config(self.project_dir, runtime=self.runtime, fallback=self.fallback,
-                             disable=list(self.disable))
-        if not self.plugin_settings:
-            return config
-        merged = {name: dict(values) for name, values in config.plugin_settings.items()}
-        for name, values in self.plugin_settings.items():
-            merged[name] = {**merged.get(name, {}), **values}
-        return attrs.evolve(config, plugin_settings=merged)
+        return integration_config(self.project_dir, runtime=self.runtime, fallback=self.fallback,
+                                  disable=self.disable, plugin_settings=self.plugin_settings)
 
     def facade(self) -> DBTFacade:
         """The process's facade for this configuration, with the task-log event relay on it."""
         from floe_dbt_airflow.relay import EventRelay
 
-        key = self.key()
-        with _FACADES_LOCK:
-            facade = _FACADES.get(key)
-            if facade is not None:
-                _FACADES.move_to_end(key)
-                return facade
-            facade = DBTFacade(isolate=True, config=self.floe_config(), plugins=[EventRelay.shared()])
-            _FACADES[key] = facade
-            while len(_FACADES) > MAX_FACADES:
-                _FACADES.popitem(last=False)
-            return facade
+        return _FACADES.get(self.key(), lambda: DBTFacade(
+            isolate=True, config=self.floe_config(), plugins=[EventRelay.shared()]))
 
     def request_options(self) -> dict[str, Any]:
         """The RunRequest/CompileRequest fields every invocation of this project carries."""
@@ -105,5 +86,4 @@ class DbtProject:
         return options
 
 
-_FACADES: OrderedDict[str, DBTFacade] = OrderedDict()
-_FACADES_LOCK = threading.Lock()
+_FACADES: SharedPerConfiguration[DBTFacade] = SharedPerConfiguration()

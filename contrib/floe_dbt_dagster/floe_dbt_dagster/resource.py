@@ -9,8 +9,6 @@ the project's ``floe_hooks.py`` as everywhere else. Orchestration code never imp
 from __future__ import annotations
 
 import json
-import threading
-from collections import OrderedDict
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,7 +17,7 @@ from dagster import ConfigurableResource
 from pydantic import Field
 
 from floe_dbt_hooks.api import DBTFacade
-from floe_dbt_hooks.config import FloeConfig, load_config
+from floe_dbt_hooks.config import FloeConfig
 from floe_dbt_hooks.models import (
     ArtifactKind,
     CompileResult,
@@ -28,19 +26,16 @@ from floe_dbt_hooks.models import (
     RunCommand,
     RuntimeInfo,
 )
+from floe_dbt_hooks.orchestration.sharing import EventRouter, SharedPerConfiguration, integration_config
 from floe_dbt_hooks.plugin.manager import FloePluginManager
 
 if TYPE_CHECKING:
     from dagster import AssetExecutionContext
 
-    from floe_dbt_dagster.stream import DBTStream, EventRouter
+    from floe_dbt_dagster.stream import DBTStream
     from floe_dbt_hooks.orchestration.manifest import LoadedManifest
 
-_FACADES: OrderedDict[str, tuple[DBTFacade, EventRouter]] = OrderedDict()
-_FACADES_LOCK = threading.Lock()
-MAX_FACADES = 8
-"""Configurations kept, least recently used dropped first. A dropped facade still serves the
-streams holding it; the next call with its configuration builds a new one."""
+_SHARED: SharedPerConfiguration[tuple[DBTFacade, EventRouter]] = SharedPerConfiguration()
 
 
 class DBTResource(ConfigurableResource):  # type: ignore[type-arg]
@@ -81,22 +76,13 @@ class DBTResource(ConfigurableResource):  # type: ignore[type-arg]
 
     def floe_config(self) -> FloeConfig:
         """The floe config every invocation of this resource uses."""
-        import attrs
-
-        config = load_config(self.resolved_project_dir, runtime=self.runtime,
-                             fallback=self.fallback, disable=self.disable)
-        if not self.plugin_settings:
-            return config
-        merged = {name: dict(values) for name, values in config.plugin_settings.items()}
-        for name, values in self.plugin_settings.items():
-            merged[name] = {**merged.get(name, {}), **values}
-        return attrs.evolve(config, plugin_settings=merged)
+        return integration_config(self.resolved_project_dir, runtime=self.runtime,
+                                  fallback=self.fallback, disable=self.disable,
+                                  plugin_settings=self.plugin_settings)
 
     def _shared(self) -> tuple[DBTFacade, EventRouter]:
         """One facade (so one plugin manager) per distinct configuration in this process, with
         the event router that feeds streams registered on it."""
-        from floe_dbt_dagster.stream import EventRouter
-
         key = json.dumps(
             {"project": str(self.resolved_project_dir), "runtime": self.runtime,
              "fallback": self.fallback, "disable": sorted(self.disable),
@@ -104,20 +90,15 @@ class DBTResource(ConfigurableResource):  # type: ignore[type-arg]
              "isolate": self.isolate},
             sort_keys=True, default=str,
         )
-        with _FACADES_LOCK:
-            shared = _FACADES.get(key)
-            if shared is not None:
-                _FACADES.move_to_end(key)
-            else:
-                router = EventRouter()
-                options: dict[str, Any] = {"config": self.floe_config(), "plugins": [router]}
-                if self.autoload_plugins is not None:
-                    options["autoload"] = self.autoload_plugins
-                shared = (DBTFacade(isolate=self.isolate, **options), router)
-                _FACADES[key] = shared
-                while len(_FACADES) > MAX_FACADES:
-                    _FACADES.popitem(last=False)
-            return shared
+
+        def build() -> tuple[DBTFacade, EventRouter]:
+            router = EventRouter("floe_dbt_dagster_router")
+            options: dict[str, Any] = {"config": self.floe_config(), "plugins": [router]}
+            if self.autoload_plugins is not None:
+                options["autoload"] = self.autoload_plugins
+            return DBTFacade(isolate=self.isolate, **options), router
+
+        return _SHARED.get(key, build)
 
     @property
     def facade(self) -> DBTFacade:

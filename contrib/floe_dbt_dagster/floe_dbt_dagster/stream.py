@@ -1,9 +1,10 @@
 """One dbt invocation inside a Dagster asset step, reported node by node as it runs.
 
 The invocation runs in a worker thread (``pm.hook.dbt_run``, so whichever runtime serves it); the
-asset function's generator reads a queue fed by :class:`EventRouter`, a ``dbt_event`` /
-``dbt_fallback`` observer registered on the plugin manager that hands each event to the stream of
-its invocation id. Each ``node_finish`` becomes, right then:
+asset function's generator reads a queue fed by the shared
+:class:`~floe_dbt_hooks.orchestration.sharing.EventRouter`, a ``dbt_event`` / ``dbt_fallback``
+observer registered on the plugin manager that hands each event to the stream of its invocation id.
+Each ``node_finish`` becomes, right then:
 
 * a :class:`~dagster.MaterializeResult` for a model, seed or snapshot that succeeded, with
   ``status``, ``execution_time``, ``relation_name`` (the manifest's), ``runtime``, ``unique_id``,
@@ -26,7 +27,6 @@ tests fail the step through Dagster's blocking checks.
 from __future__ import annotations
 
 import contextvars
-import queue
 import re
 import threading
 from collections.abc import Iterator, Mapping
@@ -45,7 +45,6 @@ from dagster import (
 )
 
 from floe_dbt_dagster.translator import UNIQUE_ID_KEY
-from floe_dbt_hooks import hookimpl
 from floe_dbt_hooks.errors import FloeDBTError
 from floe_dbt_hooks.models import (
     DBTRunResult,
@@ -63,6 +62,7 @@ if TYPE_CHECKING:
     from floe_dbt_dagster.resource import DBTResource
     from floe_dbt_hooks.api import DBTFacade
     from floe_dbt_hooks.orchestration.manifest import LoadedManifest
+    from floe_dbt_hooks.orchestration.sharing import EventRouter
 
 DagsterEvent = MaterializeResult[Any] | AssetCheckResult | AssetObservation
 _LINE = re.compile(r"\bline (\d+)\b")
@@ -82,41 +82,6 @@ class AssetsContext:
 
 CURRENT_ASSETS: contextvars.ContextVar[AssetsContext | None] = contextvars.ContextVar(
     "floe_dbt_dagster_assets", default=None)
-
-
-class EventRouter:
-    """A plugin passing each runtime event to the stream of its invocation (quick, never raises)."""
-
-    name = "floe_dbt_dagster_router"
-
-    def __init__(self) -> None:
-        self._queues: dict[str, queue.Queue[tuple[str, Any]]] = {}
-        self._lock = threading.Lock()
-
-    def subscribe(self, invocation_id: str) -> queue.Queue[tuple[str, Any]]:
-        channel: queue.Queue[tuple[str, Any]] = queue.Queue()
-        with self._lock:
-            self._queues[invocation_id] = channel
-        return channel
-
-    def unsubscribe(self, invocation_id: str) -> None:
-        with self._lock:
-            self._queues.pop(invocation_id, None)
-
-    def _send(self, invocation_id: str, item: tuple[str, Any]) -> None:
-        with self._lock:
-            channel = self._queues.get(invocation_id)
-        if channel is not None:
-            channel.put(item)
-
-    @hookimpl
-    def dbt_event(self, event: RuntimeEvent) -> None:
-        if event.kind == "node_finish":
-            self._send(event.invocation_id, ("node", event))
-
-    @hookimpl
-    def dbt_fallback(self, event: FallbackEvent) -> None:
-        self._send(event.request.invocation_id, ("fallback", event))
 
 
 @attrs.frozen(kw_only=True)

@@ -12,18 +12,15 @@ from __future__ import annotations
 
 import contextvars
 import json
-import queue
 import threading
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import attrs
 
-from floe_dbt_hooks import hookimpl
 from floe_dbt_hooks.api import DBTFacade
-from floe_dbt_hooks.config import FloeConfig, load_config
+from floe_dbt_hooks.config import FloeConfig
 from floe_dbt_hooks.models import (
     DBTRunResult,
     FallbackEvent,
@@ -34,11 +31,9 @@ from floe_dbt_hooks.models import (
     to_dict,
 )
 from floe_dbt_hooks.orchestration.manifest import LoadedManifest, load_manifest
+from floe_dbt_hooks.orchestration.sharing import EventRouter, SharedPerConfiguration, integration_config
 
-_FACADES: OrderedDict[str, tuple[DBTFacade, EventRouter]] = OrderedDict()
-_FACADES_LOCK = threading.Lock()
-MAX_FACADES = 8
-"""Configurations kept per process, least recently used dropped first."""
+_SHARED: SharedPerConfiguration[tuple[DBTFacade, EventRouter]] = SharedPerConfiguration()
 
 
 def _absolute(path: str | Path) -> str:
@@ -78,31 +73,20 @@ class DbtProject:
         return from_dict(dict(data), cls)
 
     def floe_config(self) -> FloeConfig:
-        config = load_config(Path(self.project_dir), runtime=self.runtime,
-                             fallback=self.fallback, disable=list(self.disable))
-        if not self.plugin_settings:
-            return config
-        merged = {name: dict(values) for name, values in config.plugin_settings.items()}
-        for name, values in self.plugin_settings.items():
-            merged[name] = {**merged.get(name, {}), **values}
-        return attrs.evolve(config, plugin_settings=merged)
+        return integration_config(self.project_dir, runtime=self.runtime, fallback=self.fallback,
+                                  disable=self.disable, plugin_settings=self.plugin_settings)
 
     def shared(self) -> tuple[DBTFacade, EventRouter]:
         """This process's facade for this configuration, and its event router."""
         key = json.dumps({k: v for k, v in self.to_json().items()
                           if k in ("project_dir", "runtime", "fallback", "disable",
                                    "plugin_settings")}, sort_keys=True, default=str)
-        with _FACADES_LOCK:
-            shared = _FACADES.get(key)
-            if shared is not None:
-                _FACADES.move_to_end(key)
-                return shared
-            router = EventRouter()
-            shared = (DBTFacade(config=self.floe_config(), plugins=[router]), router)
-            _FACADES[key] = shared
-            while len(_FACADES) > MAX_FACADES:
-                _FACADES.popitem(last=False)
-            return shared
+
+        def build() -> tuple[DBTFacade, EventRouter]:
+            router = EventRouter("floe_dbt_prefect_router")
+            return DBTFacade(config=self.floe_config(), plugins=[router]), router
+
+        return _SHARED.get(key, build)
 
     def load_manifest(self, reuse: bool | None = None) -> LoadedManifest:
         """The manifest the plan is built from (compiled ones go to ``target/floe/prefect/``)."""
@@ -120,41 +104,6 @@ class DbtProject:
             "isolate": True}
         fields.update(options)
         return RunRequest(command=command, select=tuple(select), exclude=tuple(exclude), **fields)
-
-
-class EventRouter:
-    """A plugin handing each node event and fallback to the invocation that asked for it."""
-
-    name = "floe_dbt_prefect_router"
-
-    def __init__(self) -> None:
-        self._queues: dict[str, queue.Queue[tuple[str, Any]]] = {}
-        self._lock = threading.Lock()
-
-    def subscribe(self, invocation_id: str) -> queue.Queue[tuple[str, Any]]:
-        channel: queue.Queue[tuple[str, Any]] = queue.Queue()
-        with self._lock:
-            self._queues[invocation_id] = channel
-        return channel
-
-    def unsubscribe(self, invocation_id: str) -> None:
-        with self._lock:
-            self._queues.pop(invocation_id, None)
-
-    def _send(self, invocation_id: str, item: tuple[str, Any]) -> None:
-        with self._lock:
-            channel = self._queues.get(invocation_id)
-        if channel is not None:
-            channel.put(item)
-
-    @hookimpl
-    def dbt_event(self, event: RuntimeEvent) -> None:
-        if event.kind == "node_finish" and event.node is not None:
-            self._send(event.invocation_id, ("node", event))
-
-    @hookimpl
-    def dbt_fallback(self, event: FallbackEvent) -> None:
-        self._send(event.request.invocation_id, ("fallback", event))
 
 
 def invoke(project: DbtProject, request: RunRequest, *,
