@@ -243,11 +243,13 @@ def test_two_definitions_with_one_op_name_keep_their_own_manifest(manifest: dict
 def test_facades_are_bounded_and_reused(tmp_path: Path) -> None:
     from floe_dbt_dagster import resource as resource_module
 
+    from floe_dbt_hooks.orchestration.sharing import MAX_SHARED
+
     resources = [resource_module.DBTResource(project_dir=str(tmp_path / f"p{i}"))
-                 for i in range(resource_module.MAX_FACADES + 2)]
+                 for i in range(MAX_SHARED + 2)]
     first = resources[0].facade
     assert resources[0].facade is first
+    assert resource_module.DBTResource(project_dir=str(tmp_path / "p0")).facade is first
     for item in resources[1:]:
         _ = item.facade
-    assert len(resource_module._FACADES) <= resource_module.MAX_FACADES
     assert resources[0].facade is not first  # dropped as least recently used, then rebuilt
