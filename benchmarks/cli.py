@@ -163,7 +163,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{case}: FAILED ({error.splitlines()[0]})")
     if opts.json:
         opts.json.parent.mkdir(parents=True, exist_ok=True)
-        opts.json.write_text(json.dumps(
+        from floe_dbt_hooks.fsutil import atomic_write_text
+
+        atomic_write_text(opts.json, json.dumps(
             {"environment": env, "options": {"repeat": opts.repeat, "warmup": opts.warmup,
                                              "memory": opts.memory, "bytecode": opts.bytecode,
                                              "cases": list(opts.cases)},

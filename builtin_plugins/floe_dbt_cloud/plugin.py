@@ -12,13 +12,13 @@ Only this module is imported at plugin discovery; the HTTP client loads on first
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from floe_dbt_cloud import PLUGIN_NAME, RUNTIME_NAME
 from floe_dbt_hooks.plugin.markers import hookimpl
 from floe_dbt_hooks.runtime.base import RuntimePlugin
+from floe_dbt_hooks.runtime.running import RunningInvocations
 
 if TYPE_CHECKING:
     from floe_dbt_cloud.invocation import LiveRun
@@ -45,8 +45,7 @@ class CloudRuntime(RuntimePlugin):
 
     def __init__(self) -> None:
         super().__init__()
-        self._running: dict[str, LiveRun] = {}
-        self._lock = threading.Lock()
+        self._running: RunningInvocations[LiveRun] = RunningInvocations()
 
     def cloud_settings(self) -> CloudSettings:
         from floe_dbt_cloud.settings import load_settings
@@ -92,8 +91,7 @@ class CloudRuntime(RuntimePlugin):
         """Cancel the dbt Cloud run serving ``invocation_id``: the thread serving it wakes and
         sends the cancel (before the trigger has answered, as soon as the run has an id), so no
         other thread uses a client the invocation may be closing."""
-        with self._lock:
-            live = self._running.get(invocation_id)
+        live = self._running.get(invocation_id)
         if live is None:
             return None
         live.cancelled.set()
@@ -137,13 +135,7 @@ class CloudRuntime(RuntimePlugin):
             except CloudAPIError as exc:
                 raise job_error(exc, settings) from None
             settings = attrs.evolve(settings, job_id=job_id)
-            live = LiveRun(client=client)
-            with self._lock:
-                self._running[request.invocation_id] = live
-            try:
+            with self._running.serving(request.invocation_id, LiveRun(client=client)) as live:
                 return serve(request, command, result_cls, project=project,
                              target_path=prepare_target_path(project, request),
                              settings=settings, live=live, emit=self.emit)
-            finally:
-                with self._lock:
-                    self._running.pop(request.invocation_id, None)

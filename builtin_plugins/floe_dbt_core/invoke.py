@@ -49,6 +49,7 @@ from floe_dbt_hooks.runtime.results import (
     node_results,
     write_interrupted_run_results,
 )
+from floe_dbt_hooks.runtime.running import RunningInvocations
 from floe_dbt_hooks.runtime.workdir import DirectoryRun
 
 _DBT_LOCK = threading.RLock()
@@ -78,8 +79,7 @@ class _WarmManifest:
 
 
 _warm: OrderedDict[tuple[Path, str, Path], _WarmManifest] = OrderedDict()
-_running: dict[str, DirectoryRun[Any]] = {}
-_running_lock = threading.Lock()
+_running: RunningInvocations[DirectoryRun[Any]] = RunningInvocations()
 _CANCEL_EVERY = 0.25
 
 
@@ -236,15 +236,9 @@ def invoke(
 
     if profile.adapter_type == "spark":
         _check_spark_master(profile)
-    with _DBT_LOCK, database_lock(profile):
-        run = DirectoryRun(project.project_dir, run_dbt)
-        with _running_lock:
-            _running[request.invocation_id] = run
-        try:
-            outcome = run.run()
-        finally:
-            with _running_lock:
-                _running.pop(request.invocation_id, None)
+    with _DBT_LOCK, database_lock(profile), _running.serving(request.invocation_id,
+                          DirectoryRun(project.project_dir, run_dbt)) as run:
+        outcome = run.run()
 
     if isinstance(outcome.exception, KeyboardInterrupt):
         return _interrupted(result_cls, request, command, project, profile, target_path, parser,
@@ -277,8 +271,7 @@ def invoke(
 def cancel(invocation_id: str) -> bool:
     """Stop a running invocation the way dbt-core expects (KeyboardInterrupt in its thread: it
     writes the results so far and cancels its open queries); False if it is not running here."""
-    with _running_lock:
-        run = _running.get(invocation_id)
+    run = _running.get(invocation_id)
     if run is None or not run.interrupt():
         return False
     threading.Thread(target=_cancel_open_queries, args=(run,), daemon=True,

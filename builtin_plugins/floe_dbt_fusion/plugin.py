@@ -11,12 +11,12 @@ Only this module is imported at plugin discovery; detection and execution load o
 
 from __future__ import annotations
 
-import threading
 from typing import TYPE_CHECKING, TypeVar
 
 from floe_dbt_fusion import PLUGIN_NAME, RUNTIME_NAME
 from floe_dbt_hooks.plugin.markers import hookimpl
 from floe_dbt_hooks.runtime.base import RuntimePlugin
+from floe_dbt_hooks.runtime.running import RunningInvocations
 
 if TYPE_CHECKING:
     from floe_dbt_fusion.detection import Detection
@@ -46,8 +46,7 @@ class FusionRuntime(RuntimePlugin):
 
     def __init__(self) -> None:
         super().__init__()
-        self._running: dict[str, EngineProcess] = {}
-        self._lock = threading.Lock()
+        self._running: RunningInvocations[EngineProcess] = RunningInvocations()
 
     @property
     def _min_version(self) -> str:
@@ -93,8 +92,7 @@ class FusionRuntime(RuntimePlugin):
     @hookimpl
     def dbt_cancel(self, invocation_id: str) -> bool | None:
         """Stop a running invocation (its whole process group); None if it is not running here."""
-        with self._lock:
-            process = self._running.get(invocation_id)
+        process = self._running.get(invocation_id)
         if process is None:
             return None
         process.cancel()
@@ -166,11 +164,7 @@ class FusionRuntime(RuntimePlugin):
         timeout = float(request.timeout or self.settings.get("timeout", DEFAULT_TIMEOUT))
 
         def track(process: EngineProcess | None) -> None:
-            with self._lock:
-                if process is None:
-                    self._running.pop(request.invocation_id, None)
-                else:
-                    self._running[request.invocation_id] = process
+            self._running.set(request.invocation_id, process)
 
         executed = invocation.execute(
             request,
