@@ -19,6 +19,11 @@ class RunningInvocations(Generic[T]):
         self._handles: dict[str, T] = {}
         self._lock = threading.Lock()
 
+    def __len__(self) -> int:
+        """How many invocations are in flight (a test's or a drain loop's question)."""
+        with self._lock:
+            return len(self._handles)
+
     def get(self, invocation_id: str) -> T | None:
         with self._lock:
             return self._handles.get(invocation_id)

@@ -546,4 +546,4 @@ def test_compile_request_to_fusion_with_core_runtime_never_starts_fusion(project
     pm = create_plugin_manager(project, runtime="core")
     result = pm.hook.dbt_compile(request=CompileRequest(project_dir=project))
     assert result.runtime == "core"
-    assert _fusion_plugin(pm)._running == {}
+    assert len(_fusion_plugin(pm)._running) == 0
