@@ -59,12 +59,29 @@ def _optional_path(value: str | Path | None) -> Path | None:
 
 
 @attrs.frozen(kw_only=True)
+class ParentRun:
+    """An orchestrator's run (an Airflow task...) that an invocation runs under, for lineage.
+
+    ``namespace``/``job_name``/``run_id`` name the parent run as OpenLineage does; ``root_*`` name
+    the run at the top of the hierarchy (a DAG run), None when the parent is itself the root.
+    """
+
+    namespace: str
+    job_name: str
+    run_id: str
+    root_namespace: str | None = None
+    root_job_name: str | None = None
+    root_run_id: str | None = None
+
+
+@attrs.frozen(kw_only=True)
 class InvocationRequest:
     """What every lifecycle hook receives: a project, a target and a selection.
 
     ``runtime`` None means "the configured runtime"; ``fallback`` None means "as configured".
     ``isolate`` gives the invocation its own target path under ``target/floe/<invocation_id>`` so
-    concurrent invocations never overwrite each other's artifacts.
+    concurrent invocations never overwrite each other's artifacts. ``parent_run`` names the
+    orchestrator's run this invocation belongs to (lineage plugins prefer it to their environment).
     """
 
     project_dir: Path = attrs.field(converter=Path)
@@ -82,6 +99,7 @@ class InvocationRequest:
     timeout: float | None = None
     reuse_manifest: bool = True
     invocation_id: str = attrs.field(factory=_new_invocation_id)
+    parent_run: ParentRun | None = None
 
 
 @attrs.frozen(kw_only=True)

@@ -19,6 +19,7 @@ from floe_dbt_hooks.models import (
     FallbackEvent,
     InvocationRequest,
     LintRequest,
+    ParentRun,
     LintResult,
     LintViolation,
     NodeInfo,
@@ -111,6 +112,10 @@ MODELS = [
         id="RunRequest",
     ),
     pytest.param(LintRequest(project_dir="/proj", fix=True), id="LintRequest"),
+    pytest.param(ParentRun(namespace="airflow", job_name="dag.task", run_id="r1",
+                           root_job_name="dag", root_run_id="r0"), id="ParentRun"),
+    pytest.param(RunRequest(project_dir="/proj", parent_run=ParentRun(
+        namespace="airflow", job_name="dag.task", run_id="r1")), id="RunRequest-parent"),
     pytest.param(
         ArtifactRequest(kind="run_results", project_dir="/proj", target_path="/t", runtime="core"),
         id="ArtifactRequest",

@@ -26,7 +26,7 @@ from floe_dbt_openlineage.settings import RunRef, from_environment
 
 from floe_dbt_hooks import DBTRunResult, NodeResult, RunRequest, RuntimeInfo, hookimpl
 from floe_dbt_hooks.errors import DBTExecutionError
-from floe_dbt_hooks.models import CompileResult, NodeTiming
+from floe_dbt_hooks.models import CompileResult, NodeTiming, ParentRun, from_dict, to_dict
 from floe_dbt_hooks.plugin.manager import create_plugin_manager
 from floe_dbt_hooks.testing import CONTRACT_PROJECT, DUCKDB_PROFILES, write_project
 
@@ -315,7 +315,8 @@ class FakeRuntime:
         )
 
 
-def _run_fake(tmp_path: Path, runtime: FakeRuntime) -> tuple[Any, list[dict[str, Any]]]:
+def _run_fake(tmp_path: Path, runtime: FakeRuntime,
+              parent_run: ParentRun | None = None) -> tuple[Any, list[dict[str, Any]]]:
     project = write_project(tmp_path / "contract", {**CONTRACT_PROJECT, "profiles.yml": DUCKDB_PROFILES})
     output = tmp_path / "events.jsonl"
     os.environ.update({"OPENLINEAGE__TRANSPORT__TYPE": "file",
@@ -324,7 +325,8 @@ def _run_fake(tmp_path: Path, runtime: FakeRuntime) -> tuple[Any, list[dict[str,
     pm = create_plugin_manager(project, runtime="fake", plugins=[runtime])
     assert isinstance(pm.get_plugin("openlineage"), OpenLineagePlugin)
     try:
-        result = pm.hook.dbt_run(request=RunRequest(project_dir=project, command="run"))
+        result = pm.hook.dbt_run(request=RunRequest(project_dir=project, command="run",
+                                                    parent_run=parent_run))
     finally:
         events = [json.loads(line) for line in output.read_text().splitlines()] \
             if output.exists() else []
@@ -343,6 +345,31 @@ def test_nodes_without_artifacts_still_get_runs(tmp_path: Path) -> None:
     assert events[2]["run"]["facets"]["errorMessage"]["message"] == "boom"
     assert events[-1]["run"]["facets"]["processing_engine"]["version"] == "9.9.9"
     assert all(e["inputs"] == [] and e["outputs"] == [] for e in events)
+
+
+TASK_RUN = "01900000-0000-7000-8000-000000000002"
+DAG_RUN = "01900000-0000-7000-8000-000000000003"
+
+
+def test_requests_parent_run_wins_over_the_environments(tmp_path: Path) -> None:
+    """An orchestrator's per-invocation parent (an Airflow task) names the invocation's parent and
+    root, and so the root of every node run, even when the environment names another parent."""
+    os.environ["OPENLINEAGE_PARENT_ID"] = "env/env.task/00000000-0000-0000-0000-000000000001"
+    parent = ParentRun(namespace="airflow", job_name="dag.task", run_id=TASK_RUN,
+                       root_job_name="dag", root_run_id=DAG_RUN)
+    _, events = _run_fake(tmp_path, FakeRuntime(), parent)
+    invocation = events[0]["run"]
+    facet = invocation["facets"]["parent"]
+    assert (facet["job"]["namespace"], facet["job"]["name"], facet["run"]["runId"]) == (
+        "airflow", "dag.task", TASK_RUN)
+    assert (facet["root"]["job"]["name"], facet["root"]["run"]["runId"]) == ("dag", DAG_RUN)
+    node = events[1]["run"]["facets"]["parent"]
+    assert (node["job"]["name"], node["run"]["runId"]) == ("dbt-run-contract", invocation["runId"])
+    assert node["root"]["job"]["name"] == "dag" and node["root"]["run"]["runId"] == DAG_RUN
+    request = RunRequest(project_dir=tmp_path, parent_run=parent)
+    assert from_dict(to_dict(request), RunRequest) == request
+    _, env_events = _run_fake(tmp_path / "env", FakeRuntime())
+    assert env_events[0]["run"]["facets"]["parent"]["job"]["name"] == "env.task"
 
 
 def test_raising_runtime_gives_fail_and_the_same_error(tmp_path: Path) -> None:

@@ -50,12 +50,13 @@ class InvocationLineage:
 
     def __init__(self, settings: LineageSettings, request: InvocationRequest, command: str) -> None:
         facts = _project_facts(request)
+        parent, root = settings.parent_of(request)
         self.run = InvocationRun(
             run_id=new_run_id(), job_namespace=settings.job_namespace,
             job_name=settings.job_name or f"dbt-run-{facts.get('project_name') or 'project'}",
             command=command, invocation_id=request.invocation_id,
             full_refresh=getattr(request, "full_refresh", None) or None,
-            parent=settings.parent, root=settings.root, **facts,
+            parent=parent, root=root, **facts,
         )
         self.profiles_dir = request.profiles_dir
         self.emitter = Emitter(settings, request.invocation_id)

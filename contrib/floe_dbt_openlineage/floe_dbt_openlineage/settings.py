@@ -12,9 +12,12 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
+
+if TYPE_CHECKING:
+    from floe_dbt_hooks.models import InvocationRequest
 
 DEFAULT_JOB_NAMESPACE = "dbt"
 """The job namespace dbt-ol uses when ``OPENLINEAGE_NAMESPACE`` is not set."""
@@ -51,6 +54,19 @@ class LineageSettings:
     """``OPENLINEAGE_DBT_JOB_NAME``: the invocation's job name instead of ``dbt-run-<project>``."""
     parent: RunRef | None = None
     root: RunRef | None = None
+
+    def parent_of(self, request: InvocationRequest) -> tuple[RunRef | None, RunRef | None]:
+        """The parent and root run of ``request``: its own ``parent_run`` (set per invocation by an
+        orchestrator such as the Airflow operators) over the environment's, read once at set-up."""
+        given = request.parent_run
+        if given is None:
+            return self.parent, self.root
+        parent = RunRef(given.namespace, given.job_name, given.run_id)
+        if given.root_run_id and given.root_job_name:
+            root = RunRef(given.root_namespace or given.namespace, given.root_job_name, given.root_run_id)
+        else:
+            root = parent
+        return parent, root
 
     def client_config(self) -> dict[str, Any] | None:
         """The pinned config file's content, handed to the client as its explicit config."""
