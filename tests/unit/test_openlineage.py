@@ -365,7 +365,7 @@ def test_requests_parent_run_wins_over_the_environments(tmp_path: Path) -> None:
     assert (facet["root"]["job"]["name"], facet["root"]["run"]["runId"]) == ("dag", DAG_RUN)
     node = events[1]["run"]["facets"]["parent"]
     assert (node["job"]["name"], node["run"]["runId"]) == ("dbt-run-contract", invocation["runId"])
-    assert node["root"]["job"]["name"] == "dag" and node["root"]["run"]["runId"] == DAG_RUN
+    assert (node["root"]["job"]["name"], node["root"]["run"]["runId"]) == ("dag", DAG_RUN)
     request = RunRequest(project_dir=tmp_path, parent_run=parent)
     assert from_dict(to_dict(request), RunRequest) == request
     _, env_events = _run_fake(tmp_path / "env", FakeRuntime())
