@@ -22,6 +22,7 @@ from floe_dbt_hooks.models import (
     FallbackEvent,
     InvocationResult,
     NodeResult,
+    ParentRun,
     RunRequest,
     RuntimeEvent,
 )
@@ -69,6 +70,7 @@ def run_invocation(
     selector: str | None = None,
     full_refresh: bool = False,
     on_start: Any = None,
+    parent_run: ParentRun | None = None,
 ) -> InvocationResult:
     """Run ``command`` on the selection through the facade; returns the runtime's result."""
     facade = project.facade()
@@ -77,11 +79,11 @@ def run_invocation(
     if command == "compile":
         request: RunRequest | CompileRequest = CompileRequest(
             project_dir=project.project_dir, select=select, exclude=exclude, selector=selector,
-            **options)
+            parent_run=parent_run, **options)
     else:
         request = RunRequest(project_dir=project.project_dir, command=command,  # type: ignore[arg-type]
                              select=select, exclude=exclude, selector=selector,
-                             full_refresh=full_refresh, **options)
+                             full_refresh=full_refresh, parent_run=parent_run, **options)
     if on_start is not None:
         on_start(request.invocation_id, pm)
     listener = _TaskLog(log=log)

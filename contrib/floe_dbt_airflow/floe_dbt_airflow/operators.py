@@ -22,6 +22,7 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException
 
 from floe_dbt_airflow.invocation import FAILED, run_invocation, summary, where
+from floe_dbt_airflow.lineage import task_parent_run
 from floe_dbt_airflow.project import DbtProject
 from floe_dbt_hooks.errors import FloeDBTError
 
@@ -66,11 +67,13 @@ class DbtOperator(BaseOperator):
             pm.hook.dbt_cancel(invocation_id=invocation_id)
 
     def invoke(self, command: str, select: tuple[str, ...], exclude: tuple[str, ...],
-               selector: str | None = None) -> dict[str, Any]:
+               selector: str | None = None, context: Any = None) -> dict[str, Any]:
+        """Run ``command``; ``context`` (the task's) makes this task the lineage parent run."""
         try:
             result = run_invocation(self.project, command, log=self.log, select=select,
                                     exclude=exclude, selector=selector,
-                                    full_refresh=self.full_refresh, on_start=self._remember)
+                                    full_refresh=self.full_refresh, on_start=self._remember,
+                                    parent_run=task_parent_run(context) if context else None)
         except FloeDBTError as error:
             raise DbtFailure(f"dbt {command} could not run: {error}") from error
         finally:
@@ -82,7 +85,7 @@ class DbtOperator(BaseOperator):
         return data
 
     def execute(self, context: Any) -> dict[str, Any]:
-        data = self.invoke(self.command, self.select, self.exclude, self.selector)
+        data = self.invoke(self.command, self.select, self.exclude, self.selector, context)
         failed = [n for n in data["nodes"].values() if n["status"] in FAILED]
         if failed or not data["success"]:
             raise DbtFailure(_failure_text(data, failed))
@@ -124,7 +127,7 @@ class DbtNodeOperator(DbtOperator):
         self.file_path = file_path
 
     def execute(self, context: Any) -> dict[str, Any]:
-        data = self.invoke("build", self.select, self.exclude)
+        data = self.invoke("build", self.select, self.exclude, context=context)
         return _judge(self, data, self.unique_id, self.file_path)
 
 
@@ -134,7 +137,7 @@ class DbtTestsOperator(DbtOperator):
     command = "test"
 
     def execute(self, context: Any) -> dict[str, Any]:
-        data = self.invoke("test", self.select, self.exclude)
+        data = self.invoke("test", self.select, self.exclude, context=context)
         return _judge(self, data, None, None)
 
 
@@ -143,7 +146,7 @@ class DbtInvocationOperator(DbtOperator):
     report tasks. Fails only when dbt could not run; node failures are the reports' to show."""
 
     def execute(self, context: Any) -> dict[str, Any]:
-        data = self.invoke("build", self.select, self.exclude, self.selector)
+        data = self.invoke("build", self.select, self.exclude, self.selector, context)
         if not data["success"] and not data["nodes"]:
             raise DbtFailure(_failure_text(data, []) + "\nno node ran; see the task log")
         failed = sum(n["status"] in FAILED for n in data["nodes"].values())
