@@ -59,7 +59,7 @@ def test_dbt_runs_hang_under_the_airflow_task_and_dag_run(
     by_task = {_facet(e)[1]: (run_id, _facet(e)) for run_id, e in invocations.items()}
     assert set(by_task) == {"lineage.seed", "lineage.build"}
     roots = {facet[3:] for _, facet in by_task.values()}
-    assert len(roots) == 1 and next(iter(roots))[0] == "lineage"
+    assert [root[0] for root in roots] == ["lineage"]
     assert {facet[0] for _, facet in by_task.values()} == {"floe-test"}
     assert by_task["lineage.seed"][1][2] != by_task["lineage.build"][1][2]
 
@@ -86,7 +86,8 @@ def test_derived_run_ids_are_stable_per_try_and_new_per_retry() -> None:
         return {"ti": ti, "dag_run": SimpleNamespace(logical_date=when, clear_number=0)}
 
     first, again, retry = (task_parent_run(context(n)) for n in (1, 1, 2))
-    assert first is not None and retry is not None
+    assert first is not None
+    assert retry is not None
     assert first == again
     assert (first.namespace, first.job_name, first.root_job_name) == ("default", "d.t", "d")
     assert first.run_id != retry.run_id
