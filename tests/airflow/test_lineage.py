@@ -81,8 +81,8 @@ def test_derived_run_ids_are_stable_per_try_and_new_per_retry() -> None:
 
     when = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
-    def context(try_number: int) -> dict[str, Any]:
-        ti = SimpleNamespace(dag_id="d", task_id="t", try_number=try_number, map_index=-1)
+    def context(try_number: int, map_index: int = -1) -> dict[str, Any]:
+        ti = SimpleNamespace(dag_id="d", task_id="t", try_number=try_number, map_index=map_index)
         return {"ti": ti, "dag_run": SimpleNamespace(logical_date=when, clear_number=0)}
 
     first, again, retry = (task_parent_run(context(n)) for n in (1, 1, 2))
@@ -93,4 +93,6 @@ def test_derived_run_ids_are_stable_per_try_and_new_per_retry() -> None:
     assert first.run_id != retry.run_id
     assert first.root_run_id == retry.root_run_id
     assert str(uuid.UUID(first.run_id)) == first.run_id
+    mapped = [task_parent_run(context(1, i)) for i in (0, 1)]
+    assert len({p.run_id for p in mapped if p} | {first.run_id}) == 3
     assert task_parent_run({}) is None

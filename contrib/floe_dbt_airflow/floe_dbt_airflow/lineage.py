@@ -36,8 +36,9 @@ def task_parent_run(context: Mapping[str, Any]) -> ParentRun | None:
     dag_id, task_id = str(ti.dag_id), str(ti.task_id)
     when = context.get("logical_date") or getattr(dag_run, "logical_date", None) \
         or getattr(dag_run, "run_after", None)
+    map_index = getattr(ti, "map_index", None)
     facts = {"dag_id": dag_id, "task_id": task_id, "try_number": int(ti.try_number or 0),
-             "map_index": int(getattr(ti, "map_index", -1) or -1), "logical_date": when,
+             "map_index": -1 if map_index is None else int(map_index), "logical_date": when,
              "clear_number": int(getattr(dag_run, "clear_number", 0) or 0),
              "run_id": str(getattr(dag_run, "run_id", "") or "")}
     namespace = airflow_namespace()
