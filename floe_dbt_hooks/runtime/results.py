@@ -63,6 +63,15 @@ def line_of(message: str | None) -> int | None:
     return int(match.group(1)) if match else None
 
 
+def node_location(file_path: str | None, line: int | None, message: str | None) -> str:
+    """``path:line: `` (or ``path: ``) to put before a failed node's message in a log line; the
+    line from the message when the result carries none; empty without a file."""
+    if not file_path:
+        return ""
+    line = line if line is not None else line_of(message)
+    return f"{file_path}:{line}: " if line else f"{file_path}: "
+
+
 def _moment(value: Any) -> datetime | None:
     if isinstance(value, datetime):
         return value

@@ -15,7 +15,7 @@ from floe_dbt_hooks import RunRequest, RuntimeEvent, create_plugin_manager, hook
 from floe_dbt_hooks.config import FloeConfig
 from floe_dbt_hooks.runtime.base import addressed_to
 from floe_dbt_hooks.runtime.events import EventParser
-from floe_dbt_hooks.runtime.results import line_of, node_results
+from floe_dbt_hooks.runtime.results import line_of, node_location, node_results
 from floe_dbt_hooks.secrets import register_secrets
 
 SECRET = "s3cr3t-Runtime-Path"
@@ -194,3 +194,11 @@ def test_requests_are_addressed_by_their_runtime_else_the_configured_one(tmp_pat
 def test_cancel_is_a_hook_nobody_claims_for_an_unknown_invocation() -> None:
     pm = create_plugin_manager(autoload=False)
     assert pm.hook.dbt_cancel(invocation_id="not-running") is None
+
+
+def test_node_location_prefers_the_results_line_then_the_messages() -> None:
+    assert node_location("models/a.sql", 4, "line 9") == "models/a.sql:4: "
+    assert node_location("models/a.sql", None, "Database Error (line 9)") == "models/a.sql:9: "
+    assert node_location("models/a.sql", None, "--> models/a.sql:7:3") == "models/a.sql:7: "
+    assert node_location("models/a.sql", None, "no position") == "models/a.sql: "
+    assert node_location(None, 4, "line 9") == ""

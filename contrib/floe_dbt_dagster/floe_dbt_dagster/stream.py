@@ -55,6 +55,7 @@ from floe_dbt_hooks.models import (
     RuntimeEvent,
 )
 from floe_dbt_hooks.orchestration.graph import ASSET_TYPES, TEST_TYPE, DBTGraph
+from floe_dbt_hooks.runtime.results import node_location
 
 if TYPE_CHECKING:
     from dagster import AssetExecutionContext
@@ -65,7 +66,6 @@ if TYPE_CHECKING:
     from floe_dbt_hooks.orchestration.sharing import EventRouter
 
 DagsterEvent = MaterializeResult[Any] | AssetCheckResult | AssetObservation
-_LINE = re.compile(r"\bline (\d+)\b")
 _GOT = re.compile(r"\bGot (\d+) results?\b")
 
 
@@ -374,10 +374,4 @@ def _label(key: AssetKey | None, node: _Finished) -> str:
 
 
 def _where(node: _Finished) -> str:
-    if not node.file_path:
-        return ""
-    line = node.line
-    if line is None and node.message:
-        match = _LINE.search(node.message)
-        line = int(match.group(1)) if match else None
-    return f"{node.file_path}:{line}: " if line else f"{node.file_path}: "
+    return node_location(node.file_path, node.line, node.message)

@@ -16,7 +16,6 @@ message (``warn`` tests log a warning). The task returns a JSON-ready summary of
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -36,12 +35,12 @@ from floe_dbt_hooks.models import (
     from_dict,
     to_dict,
 )
+from floe_dbt_hooks.runtime.results import node_location
 from floe_dbt_prefect.plan import AssetSpec, PlanUnit
 from floe_dbt_prefect.project import DbtProject, invoke
 
 FAILED = ("error", "fail")
 FALLBACK_ARTIFACT = "dbt-fallback"
-_LINE = re.compile(r"\bline (\d+)\b")
 
 
 class DbtNodeFailure(RuntimeError):
@@ -294,10 +293,4 @@ def _cell(text: str) -> str:
 
 
 def _where(node: NodeResult) -> str:
-    if not node.file_path:
-        return ""
-    line = node.line
-    if line is None and node.message:
-        match = _LINE.search(node.message)
-        line = int(match.group(1)) if match else None
-    return f"{node.file_path}:{line}: " if line else f"{node.file_path}: "
+    return node_location(node.file_path, node.line, node.message)
