@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO, Any
 
 SKIP_DIRS = frozenset({".git", "__pycache__"})
 """Folders no walk descends into: never dbt input, often large. Hidden folders are walked (dbt
@@ -53,25 +55,34 @@ def _listing(folder: str, seen: set[tuple[int, int]]) -> Iterator[os.DirEntry[st
         return iter(())
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` atomically; on any failure the old file is untouched."""
+@contextlib.contextmanager
+def atomic_writer(path: Path, mode: str = "wb", **open_kwargs: Any) -> Iterator[IO[Any]]:
+    """A file to write ``path``'s new contents into: a temporary sibling that, when the block ends
+    cleanly, is fsynced and renamed over ``path``. If the block raises (or the process dies) the old
+    file is untouched; ``mode`` is ``"wb"`` or ``"w"`` (then ``open_kwargs`` go to the text layer)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+        with os.fdopen(fd, mode, **open_kwargs) as handle:
+            yield handle
             handle.flush()
             os.fsync(handle.fileno())
         try:
-            mode = path.stat().st_mode & 0o777
+            permissions = path.stat().st_mode & 0o777
         except FileNotFoundError:
-            mode = 0o666 & ~_umask()
-        os.chmod(tmp, mode)
+            permissions = 0o666 & ~_umask()
+        os.chmod(tmp, permissions)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` atomically; on any failure the old file is untouched."""
+    with atomic_writer(path) as handle:
+        handle.write(data)
 
 
 def _umask() -> int:

@@ -14,6 +14,9 @@ from pathlib import Path
 import pytest
 from floe_dbt_core import atomic_artifacts
 
+from floe_dbt_hooks import DBTFacade
+from floe_dbt_hooks.testing import CONTRACT_PROJECT, DUCKDB_PROFILES, write_project
+
 pytestmark = pytest.mark.integration
 
 KILLS = 30
@@ -73,4 +76,47 @@ def test_every_dbt_writer_is_replaced() -> None:
     atomic_artifacts.install()
     assert atomic_artifacts.installed_writers() == dict.fromkeys(
         atomic_artifacts.installed_writers(), True)
-    assert len(atomic_artifacts.installed_writers()) == 6
+    assert len(atomic_artifacts.installed_writers()) == 8
+
+
+def test_files_dbt_opens_itself_are_replaced_whole(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """graph_summary.json and partial_parse.msgpack are opened by dbt directly, not through its
+    writers; a real build must still produce each by a rename of a complete file."""
+    project = write_project(tmp_path / "contract",
+                            {**CONTRACT_PROJECT, "profiles.yml": DUCKDB_PROFILES})
+    renamed: list[str] = []
+    real_replace = os.replace
+
+    def recording_replace(source: str, destination: str) -> None:
+        renamed.append(Path(destination).name)
+        real_replace(source, destination)
+
+    monkeypatch.setattr(os, "replace", recording_replace)
+    result = DBTFacade(isolate=False).invoke("build", project)
+    assert result.success
+    for name in ("graph_summary.json", "partial_parse.msgpack", "manifest.json",
+                 "run_results.json"):
+        assert name in renamed, f"{name} was written in place"
+    for name in ("graph_summary.json", "manifest.json", "run_results.json"):
+        assert (project / "target" / name).stat().st_size > 0
+    assert not list((project / "target").glob(".*.tmp"))
+
+
+def test_a_block_that_raises_leaves_the_old_file(tmp_path: Path) -> None:
+    atomic_artifacts.install()
+    import dbt.compilation
+
+    path = tmp_path / "graph_summary.json"
+    path.write_text('{"old": 1}')
+    def write_halfway() -> None:
+        with dbt.compilation.open(str(path), "w") as handle:  # type: ignore[attr-defined]
+            handle.write('{"new"')
+            raise RuntimeError("killed halfway")
+
+    with pytest.raises(RuntimeError, match="killed halfway"):
+        write_halfway()
+    assert path.read_text() == '{"old": 1}'
+    assert [p.name for p in tmp_path.iterdir()] == ["graph_summary.json"]
+    with dbt.compilation.open(str(path)) as reread:  # type: ignore[attr-defined]
+        assert reread.read() == '{"old": 1}'
