@@ -79,6 +79,35 @@ def atomic_writer(path: Path, mode: str = "wb", **open_kwargs: Any) -> Iterator[
         raise
 
 
+def is_atomic_temporary(name: str) -> bool:
+    """Whether ``name`` is one of :func:`atomic_writer`'s temporaries (``.<target>.<random>.tmp``)."""
+    return name.startswith(".") and name.endswith(".tmp") and name.count(".") >= 3
+
+
+def sweep_atomic_temporaries(folder: Path, older_than: float) -> int:
+    """Remove :func:`atomic_writer` temporaries in ``folder`` (not below it) last modified more than
+    ``older_than`` seconds ago: only a writer killed mid-write leaves one, and no live write takes
+    that long. Returns how many went; unreadable folders and vanished files are skipped."""
+    import time
+
+    cutoff = time.time() - older_than
+    removed = 0
+    try:
+        with os.scandir(folder) as entries:
+            stale = [entry.path for entry in entries
+                     if is_atomic_temporary(entry.name) and entry.is_file(follow_symlinks=False)
+                     and entry.stat(follow_symlinks=False).st_mtime < cutoff]
+    except OSError:
+        return 0
+    for path in stale:
+        try:
+            os.unlink(path)
+            removed += 1
+        except OSError:
+            pass
+    return removed
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Replace ``path`` with ``data`` atomically; on any failure the old file is untouched."""
     with atomic_writer(path) as handle:

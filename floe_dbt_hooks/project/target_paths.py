@@ -42,10 +42,16 @@ KEEP_SECONDS = 3600
 
 def prepare_target_path(project: DBTProject, request: InvocationRequest) -> Path:
     """Create the invocation's target path; for isolated invocations, first remove the oldest
-    ``target/floe/<invocation_id>`` folders beyond :data:`KEEP_INVOCATIONS`."""
+    ``target/floe/<invocation_id>`` folders beyond :data:`KEEP_INVOCATIONS`. Either way, atomic-write
+    temporaries older than :data:`KEEP_SECONDS` that a killed writer left in the project's target
+    folder or the invocation's are removed."""
+    from floe_dbt_hooks.fsutil import sweep_atomic_temporaries
+
     path = invocation_target_path(project, request)
     if request.isolate and request.target_path is None:
         _prune_invocations(path.parent)
+    for folder in {project.target_path, path}:
+        sweep_atomic_temporaries(folder, KEEP_SECONDS)
     path.mkdir(parents=True, exist_ok=True)
     return path
 

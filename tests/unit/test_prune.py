@@ -46,3 +46,21 @@ def test_non_isolated_invocations_prune_nothing(tmp_path: Path) -> None:
     path = prepare_target_path(load_project(tmp_path), RunRequest(project_dir=tmp_path, isolate=False))
     assert path == tmp_path.resolve() / "target"
     assert stale.exists()
+
+
+def test_temporaries_of_killed_writers_are_swept_once_old(tmp_path: Path) -> None:
+    (tmp_path / "dbt_project.yml").write_text("name: p\nprofile: p\n")
+    target = tmp_path / "target"
+    target.mkdir()
+    old = time.time() - 2 * project_module.KEEP_SECONDS
+    abandoned = target / ".manifest.json.k2j3h4.tmp"
+    writing = target / ".run_results.json.x9y8z7.tmp"
+    users = [target / ".keep.tmp", target / "notes.tmp", target / "manifest.json"]
+    for path in (abandoned, writing, *users):
+        path.write_text("{")
+    for path in (abandoned, *users):
+        os.utime(path, (old, old))
+    prepare_target_path(load_project(tmp_path), RunRequest(project_dir=tmp_path, isolate=False))
+    assert not abandoned.exists()
+    assert writing.exists(), "a temporary younger than KEEP_SECONDS may belong to a live write"
+    assert all(path.exists() for path in users), "only the atomic writer's names are swept"
