@@ -12,7 +12,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
@@ -102,3 +102,64 @@ class EventRouter:
     @hookimpl
     def dbt_fallback(self, event: FallbackEvent) -> None:
         self._send(event.request.invocation_id, ("fallback", event))
+
+
+class RoutedInvocation:
+    """``dbt_run`` of one request on a worker thread, its routed items read in the caller's thread.
+
+    Orchestrators keep their run context (step, task, flow run) in the thread that calls them, while
+    a runtime reports from the engine's thread; this hands every ``("node", RuntimeEvent)`` and
+    ``("fallback", FallbackEvent)`` over in order. Use it as a context manager and iterate it: if
+    the block ends with an exception (the orchestrator stops the step, or closes a generator) while
+    the run is going, the runtime is asked to cancel it. :meth:`result` then waits for the run and
+    returns its result or re-raises its error."""
+
+    def __init__(self, pm: Any, router: EventRouter, request: Any, *, thread_name: str) -> None:
+        import contextvars
+
+        self._pm = pm
+        self._router = router
+        self.request = request
+        self._channel = router.subscribe(request.invocation_id)
+        self._outcome: dict[str, Any] = {}
+        self._worker = threading.Thread(target=contextvars.copy_context().run, args=(self._work,),
+                                        name=f"{thread_name}-{request.invocation_id[:8]}",
+                                        daemon=True)
+
+    def _work(self) -> None:
+        try:
+            self._outcome["result"] = self._pm.hook.dbt_run(request=self.request)
+        except BaseException as exc:
+            self._outcome["error"] = exc
+        finally:
+            self._channel.put(("done", None))
+
+    @property
+    def running(self) -> bool:
+        """Whether the run has not ended yet (items read now arrived while it was going)."""
+        return self._worker.is_alive()
+
+    def __enter__(self) -> RoutedInvocation:
+        self._worker.start()
+        return self
+
+    def __iter__(self) -> Iterator[tuple[str, Any]]:
+        while True:
+            item = self._channel.get()
+            if item[0] == "done":
+                return
+            yield item
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        try:
+            if kind is not None and self._worker.is_alive():
+                self._pm.hook.dbt_cancel(invocation_id=self.request.invocation_id)
+        finally:
+            self._router.unsubscribe(self.request.invocation_id)
+
+    def result(self) -> Any:
+        """The run's result once it has ended; its exception, re-raised, if it failed."""
+        self._worker.join()
+        if "error" in self._outcome:
+            raise self._outcome["error"]
+        return self._outcome["result"]

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import contextvars
 import re
-import threading
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -55,6 +54,7 @@ from floe_dbt_hooks.models import (
     RuntimeEvent,
 )
 from floe_dbt_hooks.orchestration.graph import ASSET_TYPES, TEST_TYPE, DBTGraph
+from floe_dbt_hooks.orchestration.sharing import RoutedInvocation
 from floe_dbt_hooks.runtime.results import node_location
 
 if TYPE_CHECKING:
@@ -201,30 +201,13 @@ class DBTStream:
         request = RunRequest(project_dir=self._resource.resolved_project_dir,
                              command=self._command, **selection, **self._options)
         pm = self._facade.plugin_manager(request.project_dir)
-        channel = self._router.subscribe(request.invocation_id)
-        outcome: dict[str, Any] = {}
-
-        def work() -> None:
-            try:
-                outcome["result"] = pm.hook.dbt_run(request=request)
-            except BaseException as exc:
-                outcome["error"] = exc
-            finally:
-                channel.put(("done", None))
-
-        worker = threading.Thread(target=contextvars.copy_context().run, args=(work,),
-                                  name=f"floe-dbt-dagster-{request.invocation_id[:8]}",
-                                  daemon=True)
         context.log.info(f"dbt {self._command} ({request.invocation_id}) starting on runtime "
                          f"{pm.config.runtime_for(request.runtime)}")
         emitted: dict[str, _Finished] = {}
         problems: list[_Finished] = []
-        worker.start()
-        try:
-            while True:
-                kind, payload = channel.get()
-                if kind == "done":
-                    break
+        with RoutedInvocation(pm, self._router, request,
+                              thread_name="floe-dbt-dagster") as invocation:
+            for kind, payload in invocation:
                 if kind == "fallback":
                     self.declined.append(payload)
                     context.log.warning(
@@ -235,22 +218,14 @@ class DBTStream:
                 emitted[finished.unique_id] = finished
                 for event in self._events(finished, assets, checks, request.invocation_id,
                                           problems):
-                    self.yielded_while_running += worker.is_alive()
+                    self.yielded_while_running += invocation.running
                     yield event
-        except BaseException:
-            self._cancel(pm, request.invocation_id, worker)
-            raise
-        finally:
-            self._router.unsubscribe(request.invocation_id)
-        worker.join()
-        if "error" in outcome:
-            error = outcome["error"]
-            if isinstance(error, FloeDBTError):
-                raise Failure(description=str(error), metadata={
-                    "error_code": error.code, "file": error.file_path or "",
-                    "line": error.line or 0, "hint": error.hint or ""}) from error
-            raise error
-        result: DBTRunResult = outcome["result"]
+        try:
+            result: DBTRunResult = invocation.result()
+        except FloeDBTError as error:
+            raise Failure(description=str(error), metadata={
+                "error_code": error.code, "file": error.file_path or "",
+                "line": error.line or 0, "hint": error.hint or ""}) from error
         self.result = result
         for node in result.nodes:
             streamed = emitted.get(node.unique_id)
@@ -265,11 +240,6 @@ class DBTStream:
                     "rows_affected": MetadataValue.int(node.rows_affected),
                     "invocation_id": request.invocation_id, "source": "run_results.json"})
         self._raise_for(result, problems)
-
-    def _cancel(self, pm: Any, invocation_id: str, worker: threading.Thread) -> None:
-        """The step is being stopped: ask the runtime serving the invocation to stop it."""
-        if worker.is_alive():
-            pm.hook.dbt_cancel(invocation_id=invocation_id)
 
     def _fallback_metadata(self) -> dict[str, Any]:
         if not self.declined:

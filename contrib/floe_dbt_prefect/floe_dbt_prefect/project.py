@@ -10,9 +10,7 @@ the DuckDB file's writer lock. Nothing here imports Prefect.
 
 from __future__ import annotations
 
-import contextvars
 import json
-import threading
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -31,7 +29,12 @@ from floe_dbt_hooks.models import (
     to_dict,
 )
 from floe_dbt_hooks.orchestration.manifest import LoadedManifest, load_manifest
-from floe_dbt_hooks.orchestration.sharing import EventRouter, SharedPerConfiguration, integration_config
+from floe_dbt_hooks.orchestration.sharing import (
+    EventRouter,
+    RoutedInvocation,
+    SharedPerConfiguration,
+    integration_config,
+)
 
 _SHARED: SharedPerConfiguration[tuple[DBTFacade, EventRouter]] = SharedPerConfiguration()
 
@@ -113,37 +116,11 @@ def invoke(project: DbtProject, request: RunRequest, *,
     thread (where the orchestrator's run context lives) as the engine reports them."""
     facade, router = project.shared()
     pm = facade.plugin_manager(request.project_dir)
-    channel = router.subscribe(request.invocation_id)
-    outcome: dict[str, Any] = {}
-
-    def work() -> None:
-        try:
-            outcome["result"] = pm.hook.dbt_run(request=request)
-        except BaseException as exc:
-            outcome["error"] = exc
-        finally:
-            channel.put(("done", None))
-
-    worker = threading.Thread(target=contextvars.copy_context().run, args=(work,), daemon=True,
-                              name=f"floe-dbt-prefect-{request.invocation_id[:8]}")
-    worker.start()
-    try:
-        while True:
-            kind, payload = channel.get()
-            if kind == "done":
-                break
+    with RoutedInvocation(pm, router, request, thread_name="floe-dbt-prefect") as invocation:
+        for kind, payload in invocation:
             if kind == "fallback":
                 on_fallback(payload)
             else:
                 on_node(payload)
-    except BaseException:
-        if worker.is_alive():
-            pm.hook.dbt_cancel(invocation_id=request.invocation_id)
-        raise
-    finally:
-        router.unsubscribe(request.invocation_id)
-    worker.join()
-    if "error" in outcome:
-        raise outcome["error"]
-    result: DBTRunResult = outcome["result"]
+    result: DBTRunResult = invocation.result()
     return result
