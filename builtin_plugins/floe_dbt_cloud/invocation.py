@@ -175,6 +175,15 @@ def cancelled_error(run: Mapping[str, Any], by_us: bool) -> DBTExecutionError:
         hint=f"someone or something cancelled it there: {run.get('href') or ''}")
 
 
+class JobNotFound(DBTConfigurationError):
+    """The trigger's job does not exist (404): nothing ran, so it is safe to find the job anew."""
+
+    def __init__(self, exc: Exception, settings: CloudSettings) -> None:
+        super().__init__(
+            f"dbt Cloud job {settings.job_id} not found in account {settings.account_id} ({exc})",
+            hint="check plugins.cloud.job_id / FLOE_DBT_CLOUD_JOB_ID and plugins.cloud.account_id")
+
+
 def configuration_error(exc: Exception, settings: CloudSettings) -> DBTConfigurationError:
     from floe_dbt_cloud.client import CloudAuthError
 
@@ -186,10 +195,7 @@ def configuration_error(exc: Exception, settings: CloudSettings) -> DBTConfigura
             f"({exc.status}: {exc})",
             hint=f"set the environment variable {settings.token_env} to a service or personal "
                  f"token that may {job} in account {settings.account_id}")
-    return DBTConfigurationError(
-        f"dbt Cloud job {settings.job_id} not found in account {settings.account_id} ({exc})",
-        hint="check plugins.cloud.job_id / FLOE_DBT_CLOUD_JOB_ID and plugins.cloud.account_id",
-    )
+    return JobNotFound(exc, settings)
 
 
 def report_missing_events(parser: EventParser, nodes: tuple[NodeResult, ...],

@@ -120,6 +120,12 @@ def job_error(exc: CloudAPIError, settings: CloudSettings) -> FloeDBTError:
         hint="dbt Cloud may be unavailable; no run was triggered, try again later")
 
 
+def forget_job(settings: CloudSettings) -> None:
+    """Drop the remembered job for ``settings`` (it was deleted in dbt Cloud)."""
+    with _lock:
+        _cache.pop(_key(settings), None)
+
+
 def forget_jobs() -> None:
     """Drop every remembered job (a job deleted in dbt Cloud, or a test's new account)."""
     with _lock:

@@ -123,19 +123,27 @@ class CloudRuntime(RuntimePlugin):
         import attrs
 
         from floe_dbt_cloud.client import CloudAPIError, CloudClient
-        from floe_dbt_cloud.invocation import LiveRun
-        from floe_dbt_cloud.jobs import job_error, resolve_job
+        from floe_dbt_cloud.invocation import JobNotFound, LiveRun
+        from floe_dbt_cloud.jobs import forget_job, job_error, resolve_job
         from floe_dbt_cloud.runner import serve
         from floe_dbt_hooks.project import load_project, prepare_target_path
 
         project = load_project(request.project_dir)
         with CloudClient(settings) as client:
-            try:
-                job_id, _ = resolve_job(client, settings)
-            except CloudAPIError as exc:
-                raise job_error(exc, settings) from None
-            settings = attrs.evolve(settings, job_id=job_id)
-            with self._running.serving(request.invocation_id, LiveRun(client=client)) as live:
-                return serve(request, command, result_cls, project=project,
-                             target_path=prepare_target_path(project, request),
-                             settings=settings, live=live, emit=self.emit)
+            for attempt in (1, 2):
+                try:
+                    job_id, _ = resolve_job(client, settings)
+                except CloudAPIError as exc:
+                    raise job_error(exc, settings) from None
+                with self._running.serving(request.invocation_id,
+                                           LiveRun(client=client)) as live:
+                    try:
+                        return serve(request, command, result_cls, project=project,
+                                     target_path=prepare_target_path(project, request),
+                                     settings=attrs.evolve(settings, job_id=job_id), live=live,
+                                     emit=self.emit)
+                    except JobNotFound:
+                        if settings.job_id is not None or attempt == 2:
+                            raise
+                        forget_job(settings)
+        raise AssertionError("unreachable: the second attempt returns or raises")

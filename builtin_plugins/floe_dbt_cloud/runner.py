@@ -52,7 +52,9 @@ def _trigger(live: LiveRun, settings: CloudSettings, body: dict[str, Any]) -> di
     assert settings.job_id is not None
     try:
         return live.client.trigger(settings.job_id, body)
-    except (CloudAuthError, CloudNotFound) as exc:
+    except CloudNotFound as exc:
+        raise invocation.JobNotFound(exc, settings) from None
+    except CloudAuthError as exc:
         raise invocation.configuration_error(exc, settings) from None
     except CloudAPIError as exc:
         if exc.status == 400:

@@ -73,6 +73,7 @@ class StandIn:
         self.created_jobs: list[dict[str, Any]] = []
         self.faults = Faults()
         self.jobs: dict[int, Job] = {}
+        self._last_job_id = 1000
         self.runs: dict[int, Run] = {}
         self.requests: list[Seen] = []
         self.lock = threading.Lock()
@@ -118,13 +119,24 @@ class StandIn:
     def add_job(self, project_dir: Path, profiles_dir: Path | None = None,
                 **options: Any) -> Job:
         with self.lock:
-            job = Job(id=1000 + len(self.jobs) + 1, account_id=self.account_id,
+            job = Job(id=self._next_job_id(), account_id=self.account_id,
                       project_dir=Path(project_dir), profiles_dir=Path(profiles_dir or project_dir),
                       **options)
             self.jobs[job.id] = job
             self.environments.setdefault((job.project_id, job.environment_id),
                                          (job.project_dir, job.profiles_dir))
         return job
+
+    def _next_job_id(self) -> int:
+        """Ids are never reused, as in the service, even after a job is deleted."""
+        self._last_job_id = max(self._last_job_id, 0, *self.jobs) + 1
+        return self._last_job_id
+
+    def delete_job(self, job_id: int) -> None:
+        """The job was deleted in dbt Cloud: it is no longer listed, and reads and triggers of
+        it answer 404."""
+        with self.lock:
+            del self.jobs[job_id]
 
     def create_job(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         """``POST jobs/``: the status and envelope the service answers."""
@@ -138,7 +150,7 @@ class StandIn:
         project_dir, profiles_dir = self.environments[where]
         with self.lock:
             self.created_jobs.append(dict(body))
-            job = Job(id=1000 + len(self.jobs) + 1, account_id=self.account_id,
+            job = Job(id=self._next_job_id(), account_id=self.account_id,
                       project_dir=project_dir, profiles_dir=profiles_dir, name=body["name"],
                       project_id=body["project_id"], environment_id=body["environment_id"],
                       execute_steps=list(body.get("execute_steps") or ["dbt build"]),

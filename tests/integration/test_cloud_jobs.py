@@ -199,3 +199,28 @@ def test_the_standin_answers_what_dagster_dbt_reads_besides_runs(standin: StandI
     assert missing.status_code == 404
     assert runs.status_code == 200
     assert runs.json()["extra"]["filters"]["status__in"] == ["1", "2", "3"]
+
+
+def test_a_remembered_job_deleted_in_dbt_cloud_is_found_anew(project: Path,
+                                                              standin: StandIn) -> None:
+    standin.add_environment(project, project_id=PROJECT, environment_id=ENVIRONMENT)
+    first = run(project)
+    gone = first.metadata["dbt_cloud_job_id"]
+    standin.delete_job(gone)
+    second = run(project)
+    assert second.success
+    assert second.metadata["dbt_cloud_job_id"] not in (gone, None)
+    assert standin.count("POST", rf"/jobs/{gone}/run/?$") == 2, "the 404 trigger, then no more"
+    assert standin.count("POST", r"/jobs/?$") == 2, "created again once"
+    assert run(project).metadata["dbt_cloud_job_id"] == second.metadata["dbt_cloud_job_id"]
+
+
+def test_a_configured_job_that_is_gone_is_a_configuration_error(project: Path,
+                                                                 standin: StandIn) -> None:
+    job = standin.add_job(project, project_id=PROJECT, environment_id=ENVIRONMENT)
+    write_floe_yml(project, standin, job.id)
+    standin.delete_job(job.id)
+    with pytest.raises(DBTConfigurationError, match=rf"job {job.id} not found") as caught:
+        run(project)
+    assert "plugins.cloud.job_id" in (caught.value.hint or "")
+    assert standin.count("POST", r"/jobs/?$") == 0, "a configured job is never replaced"
