@@ -159,6 +159,7 @@ class FusionRuntime(RuntimePlugin):
         from floe_dbt_fusion import invocation
         from floe_dbt_hooks.models import RUN_COMMANDS
         from floe_dbt_hooks.project import prepare_target_path
+        from floe_dbt_hooks.runtime.process import CommandLineTooLong
 
         prepare_target_path(prepared.project, request)
         timeout = float(request.timeout or self.settings.get("timeout", DEFAULT_TIMEOUT))
@@ -166,15 +167,20 @@ class FusionRuntime(RuntimePlugin):
         def track(process: EngineProcess | None) -> None:
             self._running.set(request.invocation_id, process)
 
-        executed = invocation.execute(
-            request,
-            invocation.command_argv(prepared.binary.path, command, request, prepared.project,
-                                    prepared.profile),
-            prepared,
-            env=invocation.child_env(prepared.project, prepared.profile, prepared.binary.path,
-                                     self.settings, self._driver_paths()),
-            timeout=timeout, lock=command in RUN_COMMANDS, emit=self.emit, track=track,
-        )
+        try:
+            executed = invocation.execute(
+                request,
+                invocation.command_argv(prepared.binary.path, command, request,
+                                        prepared.project, prepared.profile),
+                prepared,
+                env=invocation.child_env(prepared.project, prepared.profile,
+                                         prepared.binary.path, self.settings,
+                                         self._driver_paths()),
+                timeout=timeout, lock=command in RUN_COMMANDS, emit=self.emit, track=track,
+            )
+        except CommandLineTooLong as exc:
+            self.decline(request, "command-line-too-long", exc.code, exc.message, hint=exc.hint)
+            return None
         if executed.interrupted:
             return executed
         rejected = invocation.rejection(executed)

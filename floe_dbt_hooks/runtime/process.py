@@ -28,6 +28,8 @@ from typing import Literal
 
 import attrs
 
+from floe_dbt_hooks.errors import DBTConfigurationError
+
 GRACE_SECONDS = 5.0
 PARENT_DEATH_SIGNAL = signal.SIGINT
 _POLL_SECONDS = 0.05
@@ -84,6 +86,11 @@ class Completed:
     stderr: str
     ended_by: EndedBy
     elapsed: float
+
+
+class CommandLineTooLong(DBTConfigurationError):
+    """The OS would not start the engine with this many or this long arguments (E2BIG); nothing
+    ran, so a runtime may decline and let one that takes the selection in-process serve."""
 
 
 class EngineProcess:
@@ -144,15 +151,34 @@ class EngineProcess:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
 
+    def _too_long(self) -> CommandLineTooLong:
+        """The OS refused the command line (E2BIG): say how large it was, never what it held
+        (``--vars`` may carry secrets)."""
+        size = sum(len(arg.encode()) + 1 for arg in self._argv)
+        environment = sum(len(f"{k}={v}".encode()) + 1 for k, v in self._env.items())
+        return CommandLineTooLong(
+            f"the {Path(self._argv[0]).name} command line is too long for this system "
+            f"({len(self._argv):,} arguments, {size:,} bytes, plus {environment:,} bytes of "
+            f"environment)",
+            hint="select by tag, path or directory, or name a selector from selectors.yml "
+                 "(--selector), instead of listing every node in --select/--exclude")
+
     def run(self, on_start: Callable[[int], None] | None = None) -> Completed:
         """Start the child, tell ``on_start`` its pid (a lock records it), and wait for it."""
         started = time.perf_counter()
-        process = subprocess.Popen(
-            self._argv, cwd=self._cwd, env=self._env, stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8",
-            errors="replace", start_new_session=True, bufsize=1,
-            preexec_fn=_parent_death_signal(),
-        )
+        try:
+            process = subprocess.Popen(
+                self._argv, cwd=self._cwd, env=self._env, stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8",
+                errors="replace", start_new_session=True, bufsize=1,
+                preexec_fn=_parent_death_signal(),
+            )
+        except OSError as exc:
+            import errno
+
+            if exc.errno == errno.E2BIG:
+                raise self._too_long() from None
+            raise
         self.pid = process.pid
         if on_start is not None:
             on_start(process.pid)

@@ -547,3 +547,20 @@ def test_compile_request_to_fusion_with_core_runtime_never_starts_fusion(project
     result = pm.hook.dbt_compile(request=CompileRequest(project_dir=project))
     assert result.runtime == "core"
     assert len(_fusion_plugin(pm)._running) == 0
+
+
+def test_a_selection_too_long_for_the_command_line_falls_back_to_dbt_core(tmp_path: Path) -> None:
+    """dbt-core takes the selection in-process; Fusion, a child process, cannot be started with
+    2.4 MB of arguments (Linux allows 2 MB in all), so it declines before anything ran."""
+    project = write_project(tmp_path / "contract",
+                            {**CONTRACT_PROJECT, "profiles.yml": DUCKDB_PROFILES})
+    long_words = [f"no_such_model_{i}_" + "x" * 120_000 for i in range(20)]
+    result = DBTFacade(runtime="fusion", fallback=True).invoke(
+        "build", project, select=["+base_people", *long_words])
+    assert result.success
+    assert result.runtime == "core"
+    assert {n.name for n in result.nodes} >= {"base_people"}
+    assert [(d.runtime, d.reason_code, d.error_code) for d in result.declined] == [
+        ("fusion", "command-line-too-long", "FLOE-DBT-E003")]
+    assert "2,4" in result.declined[0].message
+    assert "x" * 100 not in result.declined[0].message

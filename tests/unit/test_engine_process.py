@@ -6,6 +6,8 @@ import sys
 import threading
 from pathlib import Path
 
+import pytest
+
 from floe_dbt_hooks.runtime.process import EngineProcess
 
 
@@ -47,3 +49,17 @@ def test_timeout_stops_the_child(tmp_path: Path) -> None:
     done = _engine("import time\ntime.sleep(60)", tmp_path, lines, timeout=0.5).run()
     assert done.ended_by == "timeout"
     assert done.returncode != 0
+
+
+def test_a_command_line_over_the_os_limit_is_a_configuration_error(tmp_path: Path) -> None:
+    from floe_dbt_hooks.errors import DBTConfigurationError
+
+    secret = "s3cr3t-" + "v" * 20
+    argv = ["/bin/true", "--vars", secret, "--select", *(f"model_{i:07d}" for i in range(300_000))]
+    process = EngineProcess(argv, cwd=tmp_path, env={}, timeout=10, on_line=lambda line: None)
+    with pytest.raises(DBTConfigurationError, match=r"true command line is too long") as caught:
+        process.run()
+    assert "300,004 arguments" in str(caught.value)
+    assert "--selector" in (caught.value.hint or "")
+    assert secret not in str(caught.value)
+    assert process.pid is None
