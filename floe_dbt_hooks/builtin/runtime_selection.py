@@ -1,9 +1,11 @@
 """The framework's own plugin: one wrapper around every lifecycle hook.
 
 Before the runtimes are tried it checks that the addressed runtime exists (listing the installed
-ones when it does not); while they are tried it records each ``dbt_fallback``; afterwards it stamps
-the declined list onto the result, and turns "nobody served" into a clear error. It also serves
-``dbt_artifact_path`` from the local target path, last, so a remote runtime can serve it first.
+ones when it does not) and that every ``--select``/``--exclude`` word uses a selector method dbt
+knows (dbt-core rejects a typo'd method, Fusion quietly selects nothing); while they are tried it
+records each ``dbt_fallback``; afterwards it stamps the declined list onto the result, and turns
+"nobody served" into a clear error. It also serves ``dbt_artifact_path`` from the local target path,
+last, so a remote runtime can serve it first.
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ class RuntimeSelection:
                 hint=f"installed runtimes: {', '.join(sorted(installed)) or 'none'}; "
                 "choose one with --runtime, FLOE_DBT_RUNTIME or plugins.dbt_runtime in floe.yml",
             )
+        _check_selector_methods(request)
         with self._lock:
             self._declined[request.invocation_id] = []
         try:
@@ -110,3 +113,15 @@ class RuntimeSelection:
 
         target_path = request.target_path or load_project(request.project_dir).target_path
         return artifact_file(target_path, request.kind)
+
+
+def _check_selector_methods(request: InvocationRequest) -> None:
+    from floe_dbt_hooks.runtime.selection import DBT_METHODS, selection_words, unknown_method
+
+    for flag, words in (("--select", request.select), ("--exclude", request.exclude)):
+        for word in selection_words(words):
+            method = unknown_method(word)
+            if method is not None:
+                raise DBTConfigurationError(
+                    f"unknown selector method '{method}' in {flag} '{word}'",
+                    hint=f"dbt's selector methods: {', '.join(DBT_METHODS)}")

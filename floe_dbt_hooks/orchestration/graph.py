@@ -10,20 +10,15 @@ missing ``child_map`` (early Fusion) does not matter, parents come from ``depend
 from __future__ import annotations
 
 import fnmatch
-import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from floe_dbt_hooks.errors import DBTConfigurationError
+from floe_dbt_hooks.runtime.selection import RAW_SELECTOR, criteria, selection_words
 
 ASSET_TYPES = ("model", "seed", "snapshot")
 TEST_TYPE = "test"
-_RAW_SELECTOR = re.compile(
-    r"\A(?P<at>@)?(?:(?P<parents_depth>\d*)(?P<parents>\+))?"
-    r"(?:(?P<method>[\w.]+):)?(?P<value>.*?)"
-    r"(?:(?P<children>\+)(?P<children_depth>\d*))?\Z"
-)
 SUPPORTED_METHODS = ("fqn", "tag", "path", "file", "package", "resource_type", "config", "group",
                      "access", "source", "test_name", "test_type")
 
@@ -148,12 +143,11 @@ class DBTGraph:
         return {t for t in self.test_ids() if any(p in chosen for p in self.parents.get(t, ()))}
 
     def _union_member(self, word: str) -> set[str]:
-        parts = [p for p in word.split(",") if p]
-        sets = [self._criterion(p) for p in parts]
+        sets = [self._criterion(p) for p in criteria(word)]
         return set.intersection(*sets) if sets else set()
 
     def _criterion(self, raw: str) -> set[str]:
-        match = _RAW_SELECTOR.match(raw)
+        match = RAW_SELECTOR.match(raw)
         if match is None:
             raise DBTConfigurationError(f"invalid dbt selector '{raw}'")
         value = match.group("value")
@@ -243,13 +237,6 @@ class DBTGraph:
             candidates.append(PurePosixPath(patch.split("://", 1)[1]))
         return any(str(c) != "." and fnmatch.fnmatchcase(str(c), pattern) for c in candidates)
 
-
-def selection_words(value: str | Iterable[str] | None) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, str):
-        return value.split()
-    return [w for item in value for w in str(item).split()]
 
 
 def _default_method(value: str) -> str:

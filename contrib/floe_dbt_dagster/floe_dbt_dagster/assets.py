@@ -32,8 +32,9 @@ from floe_dbt_dagster.stream import CURRENT_ASSETS, AssetsContext
 from floe_dbt_dagster.translator import UNIQUE_ID_KEY, DBTTranslator
 from floe_dbt_hooks.artifacts import load_artifact
 from floe_dbt_hooks.errors import DBTConfigurationError
-from floe_dbt_hooks.orchestration.graph import DBTGraph, selection_words
+from floe_dbt_hooks.orchestration.graph import DBTGraph
 from floe_dbt_hooks.orchestration.manifest import LoadedManifest
+from floe_dbt_hooks.runtime.selection import selection_words
 
 SELECT_TAG = "floe_dbt/select"
 EXCLUDE_TAG = "floe_dbt/exclude"

@@ -25,7 +25,8 @@ import attrs
 
 from floe_dbt_hooks.errors import DBTConfigurationError
 from floe_dbt_hooks.models import Declined, from_dict, to_dict
-from floe_dbt_hooks.orchestration.graph import DBTGraph, selection_words
+from floe_dbt_hooks.orchestration.graph import DBTGraph
+from floe_dbt_hooks.runtime.selection import selection_words
 
 Mode = Literal["per_node", "per_wave", "single"]
 TestStrategy = Literal["attached", "separate", "none"]
