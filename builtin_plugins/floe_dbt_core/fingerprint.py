@@ -2,7 +2,8 @@
 
 The warm manifest is reused only while the fingerprint is unchanged: every file under the project's
 model, macro, seed, snapshot, test and analysis paths and its installed packages (path, size,
-mtime), dbt_project.yml, packages.yml, profiles.yml, the target and the vars. The values of the
+mtime) that .dbtignore does not leave out, dbt_project.yml, packages.yml, selectors.yml, .dbtignore,
+profiles.yml, the target and the vars. The values of the
 environment variables a parse read are checked separately (they are known only after parsing).
 One ``stat`` per file; no file is read.
 """
@@ -11,16 +12,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from floe_dbt_hooks.fsutil import walk_tree
 
 
-def _walk(root: Path) -> Iterator[tuple[str, int, int]]:
+def _walk(root: Path, ignored: Callable[[str], bool]) -> Iterator[tuple[str, int, int]]:
     for entry in walk_tree(root):
-        if entry.is_dir():
+        if entry.is_dir() or ignored(entry.path):
             continue
         try:
             stat = entry.stat()
@@ -44,11 +45,13 @@ def project_fingerprint(
     source_paths: Iterable[Path],
     files: Iterable[Path | None],
     settings: Mapping[str, Any],
+    ignored: Callable[[str], bool] = lambda path: False,
 ) -> str:
-    """A hex digest that changes whenever anything the parse depends on changes."""
+    """A hex digest that changes whenever anything the parse depends on changes; files
+    ``ignored`` says dbt does not read (``.dbtignore``) are left out."""
     digest = hashlib.blake2b(digest_size=16)
     for root in sorted(set(source_paths)):
-        for item in sorted(_walk(root)):
+        for item in sorted(_walk(root, ignored)):
             digest.update(repr(item).encode())
     for file in files:
         digest.update(repr(_file(file)).encode())

@@ -40,6 +40,7 @@ from floe_dbt_hooks.project import (
     load_project,
     prepare_target_path,
 )
+from floe_dbt_hooks.project.dbtignore import dbt_ignored
 from floe_dbt_hooks.runtime.events import Emit, EventParser
 from floe_dbt_hooks.runtime.flags import request_flags
 from floe_dbt_hooks.runtime.locks import database_lock, file_lock
@@ -130,8 +131,9 @@ def _warm_manifest(
 ) -> _WarmManifest:
     key = project_fingerprint(
         source_paths=(*project.source_paths, project.packages_install_path),
-        files=(project.project_file, project.packages_file, profile.profiles_file),
+        files=(*project.parse_files, profile.profiles_file),
         settings={"target": profile.target, "vars": dict(request.vars)},
+        ignored=dbt_ignored(project.project_dir),
     )
     slot = (project.project_dir, profile.target, profile.profiles_file)
     cached = _warm.get(slot)

@@ -9,8 +9,10 @@ An artifact is *fresh* when its modification time is later than that of every in
 * every file under the project's model, macro, seed, snapshot, test and analysis paths and under
   its installed packages (``packages-install-path``), and every folder there too (a folder's time
   changes when a file in it is added, removed or renamed, so deleting a model makes it stale);
-* ``dbt_project.yml``, ``packages.yml`` / ``dependencies.yml``, ``selectors.yml`` and the
-  ``profiles.yml`` the target is read from (targets decide database and schema names).
+* ``dbt_project.yml``, ``packages.yml`` / ``dependencies.yml``, ``selectors.yml``, ``.dbtignore``
+  and the ``profiles.yml`` the target is read from (targets decide database and schema names).
+
+Files ``.dbtignore`` leaves out are not inputs (dbt does not read them); their folders still are.
 
 What it cannot see: the target, ``--vars`` and environment variables the artifact was built with
 (a manifest does not record them), and files whose times were set back (``touch -d``, some
@@ -19,15 +21,14 @@ checkouts). Callers that care record those themselves next to the artifact.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import attrs
 
 from floe_dbt_hooks.fsutil import walk_tree
 from floe_dbt_hooks.project import DBTProject, ProfileTarget
-
-EXTRA_PROJECT_FILES = ("selectors.yml",)
+from floe_dbt_hooks.project.dbtignore import dbt_ignored
 
 
 @attrs.frozen(kw_only=True)
@@ -50,13 +51,15 @@ class Freshness:
         return f"{self.newest_input} changed after {self.artifact} was written"
 
 
-def _tree(root: Path) -> Iterator[tuple[str, int]]:
-    """(path, mtime_ns) of ``root`` and of every file and folder below it."""
+def _tree(root: Path, ignored: Callable[[str], bool]) -> Iterator[tuple[str, int]]:
+    """(path, mtime_ns) of ``root`` and of every folder and not-ignored file below it."""
     try:
         yield str(root), root.stat().st_mtime_ns
     except OSError:
         return
     for entry in walk_tree(root):
+        if ignored(entry.path) and not entry.is_dir():
+            continue
         try:
             yield entry.path, entry.stat().st_mtime_ns
         except OSError:
@@ -66,9 +69,7 @@ def _tree(root: Path) -> Iterator[tuple[str, int]]:
 def project_inputs(project: DBTProject, profile: ProfileTarget | None = None) -> Iterator[
         tuple[str, int]]:
     """Every input of a parse that exists, as (path, mtime_ns)."""
-    files = [project.project_file, *(project.project_dir / f for f in EXTRA_PROJECT_FILES)]
-    if project.packages_file is not None:
-        files.append(project.packages_file)
+    files = list(project.parse_files)
     if profile is not None:
         files.append(profile.profiles_file)
     for file in files:
@@ -76,8 +77,9 @@ def project_inputs(project: DBTProject, profile: ProfileTarget | None = None) ->
             yield str(file), file.stat().st_mtime_ns
         except OSError:
             continue
+    ignored = dbt_ignored(project.project_dir)
     for root in dict.fromkeys((*project.source_paths, project.packages_install_path)):
-        yield from _tree(root)
+        yield from _tree(root, ignored)
 
 
 def artifact_freshness(

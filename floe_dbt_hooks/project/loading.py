@@ -52,6 +52,16 @@ class DBTProject:
     def project_file(self) -> Path:
         return self.project_dir / PROJECT_FILE
 
+    @property
+    def parse_files(self) -> tuple[Path, ...]:
+        """The project-level files a parse reads besides its source folders, whether or not they
+        exist: dbt_project.yml, packages.yml/dependencies.yml, selectors.yml and .dbtignore."""
+        from floe_dbt_hooks.project.dbtignore import DBTIGNORE_FILE
+
+        found = (self.project_file, self.packages_file, self.project_dir / "selectors.yml",
+                 self.project_dir / DBTIGNORE_FILE)
+        return tuple(path for path in found if path is not None)
+
 
 @attrs.frozen(kw_only=True)
 class ProfileTarget:

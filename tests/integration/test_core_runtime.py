@@ -105,6 +105,8 @@ CHANGES = {
     "seed": _append("seeds/people.csv", "4,alan,41\n"),
     "dbt_project": _append("dbt_project.yml", "vars:\n  min_age: 50\n"),
     "profiles": _append("profiles.yml", "    other:\n      type: duckdb\n      path: other.duckdb\n"),
+    "dbtignore": _edit(Path(".dbtignore"), "models/extra.sql\n"),
+    "selectors": _edit(Path("selectors.yml"), "selectors:\n  - name: adults\n    definition: adults\n"),
 }
 
 
@@ -146,6 +148,25 @@ def test_any_change_invalidates_the_warm_manifest(project: Path, change: str) ->
         assert _query(project, "select count(*) from adults") == [(3,)]
     if change == "dbt_project":
         assert _query(project, "select count(*) from adults") == [(0,)]
+
+
+def test_files_dbtignore_leaves_out_neither_parse_nor_invalidate(project: Path) -> None:
+    (project / ".dbtignore").write_text("models/scratch/\n")
+    scratch = project / "models" / "scratch" / "wip.sql"
+    scratch.parent.mkdir()
+    scratch.write_text("select * from a_table_that_does_not_exist\n")
+    facade = DBTFacade()
+    first = facade.build(project)
+    assert first.success, [n.message for n in first.nodes if n.status != "success"]
+    assert "wip" not in {n.name for n in first.nodes}
+    before = _warm_manifest(project)
+    scratch.write_text("select 'still ignored' as x\n")
+    assert facade.build(project).success
+    assert _warm_manifest(project) is before, "an ignored file is not an input"
+    (project / ".dbtignore").write_text("")
+    third = facade.build(project)
+    assert _warm_manifest(project) is not before
+    assert "wip" in {n.name for n in third.nodes}
 
 
 def test_vars_and_target_are_part_of_the_warm_key(project: Path) -> None:

@@ -101,6 +101,17 @@ def test_binary_and_non_utf8_models_are_skipped_and_listed(project: Path) -> Non
     assert not any(v.file_path in result.skipped_files for v in result.violations)
 
 
+def test_files_dbtignore_leaves_out_are_not_linted(project: Path) -> None:
+    scratch = project / "models" / "scratch" / "wip.sql"
+    scratch.parent.mkdir()
+    scratch.write_text("SELECT   a,b FROM   t\n")
+    assert any(v.file_path == "models/scratch/wip.sql" for v in _lint(project).violations)
+    (project / ".dbtignore").write_text("models/scratch/\n")
+    result = _lint(project)
+    assert result.violations, "the other models are still linted"
+    assert not any(v.file_path.startswith("models/scratch/") for v in result.violations)
+
+
 def test_bad_sql_and_jinja_are_violations_with_positions(project: Path) -> None:
     result = _lint(project)
     by_file = {(v.file_path, v.code): v for v in result.violations}

@@ -253,3 +253,24 @@ def test_facades_are_bounded_and_reused(tmp_path: Path) -> None:
     for item in resources[1:]:
         _ = item.facade
     assert resources[0].facade is not first  # dropped as least recently used, then rebuilt
+
+
+def test_artifact_freshness_follows_dbtignore(tmp_path: Path) -> None:
+    project_dir = write_project(tmp_path / "p", {
+        "dbt_project.yml": "name: p\nprofile: p\n",
+        ".dbtignore": "models/scratch/*.sql\n",
+        "models/a.sql": "select 1\n",
+        "models/scratch/wip.sql": "select 2\n",
+    })
+    project = load_project(project_dir)
+    artifact = project_dir / "target" / "manifest.json"
+    past = 1_600_000_000
+    for path in [project_dir / "dbt_project.yml", project_dir / ".dbtignore",
+                 *project_dir.rglob("*")]:
+        os.utime(path, (past, past))
+    artifact.parent.mkdir()
+    artifact.write_text("{}")
+    os.utime(project_dir / "models" / "scratch" / "wip.sql", None)
+    assert artifact_freshness(artifact, project).fresh, "dbt does not read an ignored file"
+    os.utime(project_dir / ".dbtignore", None)
+    assert artifact_freshness(artifact, project).newest_input == project_dir / ".dbtignore"

@@ -20,6 +20,7 @@ import attrs
 from floe_dbt_hooks.fsutil import walk_tree
 from floe_dbt_hooks.models import LintRequest
 from floe_dbt_hooks.project import DBTProject, ProfileTarget
+from floe_dbt_hooks.project.dbtignore import dbt_ignored
 
 SQL_SUFFIX = ".sql"
 _SIMPLE_SELECTOR = re.compile(r"^(?:path:)?[\w./-]+$")
@@ -50,14 +51,16 @@ def inside(path: Path, roots: Iterable[Path]) -> bool:
     return any(real.is_relative_to(root.resolve()) for root in roots)
 
 
-def _all_sql(roots: Iterable[Path]) -> list[Path]:
+def _all_sql(roots: Iterable[Path], project: DBTProject) -> list[Path]:
+    """The .sql files under ``roots`` that dbt reads (``.dbtignore`` applied)."""
+    ignored = dbt_ignored(project.project_dir)
     found: list[Path] = []
     for root in roots:
         if root.is_file() and root.suffix == SQL_SUFFIX:
             found.append(root)
         else:
             found += [Path(e.path) for e in walk_tree(root)
-                      if e.name.endswith(SQL_SUFFIX) and not e.is_dir()]
+                      if e.name.endswith(SQL_SUFFIX) and not e.is_dir() and not ignored(e.path)]
     return found
 
 
@@ -74,7 +77,7 @@ def _resolve_simple(project: DBTProject, roots: tuple[Path, ...], tokens: Iterab
         name = token.removeprefix("path:")
         as_path = (project.project_dir / name)
         if as_path.exists():
-            chosen.update(dict.fromkeys(p for p in _all_sql([as_path]) if inside(p, roots)))
+            chosen.update(dict.fromkeys(p for p in _all_sql([as_path], project) if inside(p, roots)))
             continue
         chosen.update(dict.fromkeys(p for p in candidates if p.stem == name))
     return list(chosen)
@@ -111,7 +114,7 @@ def read_source(path: Path, project_dir: Path) -> SourceFile | str:
 def select_files(request: LintRequest, project: DBTProject, profile: ProfileTarget) -> FileSet:
     """The selected, readable model files; unreadable ones are listed with their reason."""
     roots = project.model_paths
-    candidates = _all_sql(roots)
+    candidates = _all_sql(roots, project)
     if not request.select and not request.exclude and request.selector is None:
         chosen = candidates
     elif _is_simple(request):
