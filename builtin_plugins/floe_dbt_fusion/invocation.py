@@ -62,10 +62,12 @@ _Result = TypeVar("_Result", bound=InvocationResult)
 
 
 def command_argv(binary: Path, command: str, request: InvocationRequest, project: DBTProject,
-                 profile: ProfileTarget) -> list[str]:
+                 profile: ProfileTarget, *, partial_parse: bool = False) -> list[str]:
     """Fusion's argv for a framework command; ``docs`` is Fusion's ``compile --write-catalog``."""
     words = ["compile", "--write-catalog"] if command == "docs" else [command]
     argv = [str(binary), *words, "--log-format", "json"]
+    if partial_parse:
+        argv.append("--partial-parse")
     invocation_id, parent_span = engine_trace_ids(request.invocation_id)
     argv += ["--invocation-id", invocation_id]
     if parent_span is not None:

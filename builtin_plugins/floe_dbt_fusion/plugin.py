@@ -156,13 +156,15 @@ class FusionRuntime(RuntimePlugin):
     def _execute(self, request: InvocationRequest, command: str,
                  prepared: Prepared) -> Execution | None:
         """Run Fusion and check for a parse-time rejection; None when Fusion declined."""
-        from floe_dbt_fusion import invocation
+        from floe_dbt_fusion import invocation, parse_cache
         from floe_dbt_hooks.models import RUN_COMMANDS
         from floe_dbt_hooks.project import prepare_target_path
         from floe_dbt_hooks.runtime.process import CommandLineTooLong
 
-        prepare_target_path(prepared.project, request)
+        target_path = prepare_target_path(prepared.project, request)
         timeout = float(request.timeout or self.settings.get("timeout", DEFAULT_TIMEOUT))
+        shared = parse_cache.SharedState.begin(prepared, request, target_path) \
+            if self.settings.get("partial_parse", True) else None
 
         def track(process: EngineProcess | None) -> None:
             self._running.set(request.invocation_id, process)
@@ -171,7 +173,8 @@ class FusionRuntime(RuntimePlugin):
             executed = invocation.execute(
                 request,
                 invocation.command_argv(prepared.binary.path, command, request,
-                                        prepared.project, prepared.profile),
+                                        prepared.project, prepared.profile,
+                                        partial_parse=shared is not None),
                 prepared,
                 env=invocation.child_env(prepared.project, prepared.profile,
                                          prepared.binary.path, self.settings,
@@ -181,6 +184,8 @@ class FusionRuntime(RuntimePlugin):
         except CommandLineTooLong as exc:
             self.decline(request, "command-line-too-long", exc.code, exc.message, hint=exc.hint)
             return None
+        if shared is not None:
+            shared.end(executed)
         if executed.interrupted:
             return executed
         rejected = invocation.rejection(executed)
