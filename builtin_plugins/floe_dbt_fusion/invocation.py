@@ -62,7 +62,8 @@ _Result = TypeVar("_Result", bound=InvocationResult)
 
 
 def command_argv(binary: Path, command: str, request: InvocationRequest, project: DBTProject,
-                 profile: ProfileTarget, *, partial_parse: bool = False) -> list[str]:
+                 profile: ProfileTarget, *, partial_parse: bool = False,
+                 engine_target_path: Path | None = None) -> list[str]:
     """Fusion's argv for a framework command; ``docs`` is Fusion's ``compile --write-catalog``."""
     words = ["compile", "--write-catalog"] if command == "docs" else [command]
     argv = [str(binary), *words, "--log-format", "json"]
@@ -73,7 +74,8 @@ def command_argv(binary: Path, command: str, request: InvocationRequest, project
     if parent_span is not None:
         argv += ["--parent-span-id", parent_span, "--otel-file-name", OTEL_FILE]
     argv += request_flags(request, command, project, profile,
-                          invocation_target_path(project, request))
+                          invocation_target_path(project, request),
+                          engine_target_path=engine_target_path)
     if isinstance(request, LintRequest) and request.fix:
         argv.append("--fix")
     return argv

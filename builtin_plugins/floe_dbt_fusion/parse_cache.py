@@ -13,9 +13,12 @@ how floe uses it:
   removes it when there is none).
 * The state records absolute paths of files Fusion generated under that run's target path
   (``generic_tests/*.sql``) and reads them from there on later runs. State is therefore kept per
-  target path, and only for target paths that persist: the project's own and a request's explicit
-  ``target_path``. Isolated invocations (``target/floe/<invocation_id>/``, removed later) parse in
-  full, without ``--partial-parse``.
+  target path, and only for target paths that persist: the project's own, a request's explicit
+  ``target_path``, and work slots. An isolated invocation's own folder
+  (``target/floe/<invocation_id>/``) is removed later, so Fusion writes into a free work slot
+  (``target/floe/fusion-slots/<key>/<n>/``, held with ``flock`` for the run) and the run's
+  artifacts are then moved into the invocation's folder; when every slot is busy it parses in full
+  in its own folder, without ``--partial-parse``.
 
 Generations are immutable folders under ``<target-path>/floe/fusion-parse/<key>/``, named by a
 pointer file replaced atomically; superseded ones are removed once a newer one has stood for
@@ -25,11 +28,13 @@ run parses in full, as Fusion does with no state.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -39,13 +44,21 @@ from floe_dbt_hooks.fsutil import atomic_write_text
 
 if TYPE_CHECKING:
     from floe_dbt_fusion.invocation import Execution, Prepared
-    from floe_dbt_hooks.models import InvocationRequest
 
 STATE_DIR = Path("metadata") / "parse"
 """Where Fusion keeps its parse state below its ``--target-path``."""
 POINTER = "current"
 KEEP_SECONDS = 300.0
 """A superseded generation stays this long, so an invocation copying it is not cut short."""
+FULL_PARSE_COMMANDS = frozenset({"docs"})
+"""Commands run without the state: from it, ``compile --write-catalog`` writes no catalog.json
+(2.0.0-preview.196; a full parse writes it)."""
+SLOTS = 4
+"""Work slots per profile target and Fusion version (``plugins.fusion.partial_parse_slots``): as
+many isolated Fusion runs at once reuse a parse; each slot's first run parses in full."""
+HANDED_OVER = ("manifest.json", "run_results.json", "semantic_manifest.json", "catalog.json",
+               "compiled", "run")
+"""What a run writes into its slot that belongs to the invocation: moved into its folder."""
 
 
 @attrs.define
@@ -59,19 +72,14 @@ class SharedState:
     seeded: bool
 
     @classmethod
-    def begin(cls, prepared: Prepared, request: InvocationRequest,
-              invocation_target: Path) -> SharedState | None:
-        """For a persistent target path: give it the newest published state, or none (state an
-        earlier run left there is removed first: it may come from a run whose parse failed).
-        None for an isolated invocation's own folder, which does not persist."""
-        project = prepared.project
-        if request.target_path is None and invocation_target != project.target_path:
-            return None
-        root = cache_root(project.target_path, invocation_target, prepared.profile.target,
+    def begin(cls, prepared: Prepared, engine_target: Path) -> SharedState:
+        """Give the persistent ``engine_target`` the newest published state, or none (state an
+        earlier run left there is removed first: it may come from a run whose parse failed)."""
+        root = cache_root(prepared.project.target_path, engine_target, prepared.profile.target,
                           prepared.profile.profiles_file, prepared.binary.version)
-        shutil.rmtree(invocation_target / STATE_DIR, ignore_errors=True)
-        seeded = seed(root, invocation_target)
-        return cls(root=root, invocation_target=invocation_target, started=time.time(),
+        shutil.rmtree(engine_target / STATE_DIR, ignore_errors=True)
+        seeded = seed(root, engine_target)
+        return cls(root=root, invocation_target=engine_target, started=time.time(),
                    seeded=seeded)
 
     def end(self, execution: Execution) -> bool:
@@ -89,13 +97,66 @@ class SharedState:
         return publish(self.root, self.invocation_target, self.started)
 
 
+def _key(*parts: object) -> str:
+    return hashlib.blake2b("\0".join(map(str, parts)).encode(), digest_size=8).hexdigest()
+
+
+@contextlib.contextmanager
+def work_slot(prepared: Prepared, slots: int = SLOTS) -> Iterator[Path | None]:
+    """A persistent folder for Fusion to write an isolated invocation into, held for the block
+    (an exclusive ``flock`` on ``<n>.lock``, released by the kernel if the process dies); None
+    when all ``slots`` are busy. Artifacts a previous run left there are removed first."""
+    import fcntl
+
+    base = prepared.project.target_path / "floe" / "fusion-slots" / _key(
+        prepared.profile.target, prepared.profile.profiles_file, prepared.binary.version)
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        yield None
+        return
+    for number in range(slots):
+        handle = open(base / f"{number}.lock", "a+b")  # noqa: SIM115 - held across the yield
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            continue
+        try:
+            work = base / str(number)
+            for name in HANDED_OVER:
+                _remove(work / name)
+            yield work
+        finally:
+            handle.close()
+        return
+    yield None
+
+
+def hand_over(work: Path, invocation_target: Path) -> None:
+    """Move what the run wrote into its slot (:data:`HANDED_OVER`) into the invocation's folder:
+    renames within one file system, so each artifact arrives whole."""
+    invocation_target.mkdir(parents=True, exist_ok=True)
+    for name in HANDED_OVER:
+        source = work / name
+        if source.exists():
+            _remove(invocation_target / name)
+            os.replace(source, invocation_target / name)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
 def cache_root(project_target: Path, invocation_target: Path, target: str, profiles_file: Path,
                fusion_version: str) -> Path:
     """The folder of generations for one target path, profile target and Fusion version."""
-    key = hashlib.blake2b(
-        f"{invocation_target.resolve()}\0{target}\0{profiles_file}\0{fusion_version}".encode(),
-        digest_size=8).hexdigest()
-    return project_target / "floe" / "fusion-parse" / key
+    return project_target / "floe" / "fusion-parse" / _key(
+        invocation_target.resolve(), target, profiles_file, fusion_version)
 
 
 def seed(root: Path, invocation_target: Path) -> bool:

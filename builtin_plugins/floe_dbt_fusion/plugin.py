@@ -156,6 +156,8 @@ class FusionRuntime(RuntimePlugin):
     def _execute(self, request: InvocationRequest, command: str,
                  prepared: Prepared) -> Execution | None:
         """Run Fusion and check for a parse-time rejection; None when Fusion declined."""
+        import contextlib
+
         from floe_dbt_fusion import invocation, parse_cache
         from floe_dbt_hooks.models import RUN_COMMANDS
         from floe_dbt_hooks.project import prepare_target_path
@@ -163,29 +165,41 @@ class FusionRuntime(RuntimePlugin):
 
         target_path = prepare_target_path(prepared.project, request)
         timeout = float(request.timeout or self.settings.get("timeout", DEFAULT_TIMEOUT))
-        shared = parse_cache.SharedState.begin(prepared, request, target_path) \
-            if self.settings.get("partial_parse", True) else None
+        partial_parse = bool(self.settings.get("partial_parse", True)) and \
+            command not in parse_cache.FULL_PARSE_COMMANDS
+        isolated = request.target_path is None and target_path != prepared.project.target_path
+        slots = int(self.settings.get("partial_parse_slots", parse_cache.SLOTS))
 
         def track(process: EngineProcess | None) -> None:
             self._running.set(request.invocation_id, process)
 
-        try:
-            executed = invocation.execute(
-                request,
-                invocation.command_argv(prepared.binary.path, command, request,
-                                        prepared.project, prepared.profile,
-                                        partial_parse=shared is not None),
-                prepared,
-                env=invocation.child_env(prepared.project, prepared.profile,
-                                         prepared.binary.path, self.settings,
-                                         self._driver_paths()),
-                timeout=timeout, lock=command in RUN_COMMANDS, emit=self.emit, track=track,
-            )
-        except CommandLineTooLong as exc:
-            self.decline(request, "command-line-too-long", exc.code, exc.message, hint=exc.hint)
-            return None
-        if shared is not None:
-            shared.end(executed)
+        with parse_cache.work_slot(prepared, slots) if partial_parse and isolated \
+                else contextlib.nullcontext() as work:
+            engine_target = work if isolated else target_path
+            shared = parse_cache.SharedState.begin(prepared, engine_target) \
+                if partial_parse and engine_target is not None else None
+            try:
+                executed = invocation.execute(
+                    request,
+                    invocation.command_argv(prepared.binary.path, command, request,
+                                            prepared.project, prepared.profile,
+                                            partial_parse=shared is not None,
+                                            engine_target_path=work),
+                    prepared,
+                    env=invocation.child_env(prepared.project, prepared.profile,
+                                             prepared.binary.path, self.settings,
+                                             self._driver_paths()),
+                    timeout=timeout, lock=command in RUN_COMMANDS, emit=self.emit, track=track,
+                )
+            except CommandLineTooLong as exc:
+                self.decline(request, "command-line-too-long", exc.code, exc.message,
+                             hint=exc.hint)
+                return None
+            finally:
+                if work is not None:
+                    parse_cache.hand_over(work, target_path)
+            if shared is not None:
+                shared.end(executed)
         if executed.interrupted:
             return executed
         rejected = invocation.rejection(executed)

@@ -15,13 +15,19 @@ def request_flags(
     project: DBTProject,
     profile: ProfileTarget,
     target_path: Path,
+    *,
+    engine_target_path: Path | None = None,
 ) -> list[str]:
-    """Project, profile, target path, logs, selection, threads, vars and full-refresh flags."""
+    """Project, profile, target path, logs, selection, threads, vars and full-refresh flags.
+
+    ``engine_target_path`` is where the engine is told to write when that is not the invocation's
+    own target path (a runtime that copies the artifacts over afterwards); logs still go to the
+    invocation's folder."""
     flags = [
         "--project-dir", str(project.project_dir),
         "--profiles-dir", str(profile.profiles_dir),
         "--target", profile.target,
-        "--target-path", str(target_path),
+        "--target-path", str(engine_target_path or target_path),
     ]
     log_path = invocation_log_path(request, target_path)
     if log_path is not None:

@@ -79,14 +79,37 @@ def test_without_partial_parse_nothing_is_kept(project: Path) -> None:
     assert _generations(project) == []
 
 
-def test_isolated_invocations_parse_in_full(project: Path) -> None:
+def test_isolated_invocations_reuse_a_work_slots_parse(project: Path) -> None:
     """Fusion's state names the generic-test files under the target path it was written from,
-    and an isolated folder is removed later: isolated runs neither use nor publish state."""
+    and an isolated folder is removed later: isolated runs write into a persistent work slot and
+    get their artifacts moved into their own folder."""
     facade = DBTFacade(runtime="fusion", fallback=False)
-    for _ in range(2):
-        result = facade.build(project)
+    results = [facade.build(project), facade.build(project, select="adults")]
+    for result in results:
         assert result.success
+        assert result.target_path == project / "target" / "floe" / result.invocation_id
         assert [n.name for n in result.nodes if n.resource_type == "test"]
+        run_results = result.target_path / "run_results.json"
+        assert result.invocation_id in run_results.read_text()
+        assert (result.target_path / "manifest.json").is_file()
+        assert list((result.target_path / "compiled").rglob("*.sql"))
+        assert not (result.target_path / "metadata").exists(), "the parse state stays in the slot"
+    slots = list((project / "target" / "floe" / "fusion-slots").glob("*/0"))
+    assert len(slots) == 1
+    assert not (slots[0] / "run_results.json").exists(), "handed over, not copied"
+    assert (slots[0] / "metadata" / "parse" / "filestamps.parquet").is_file()
+    assert len(_generations(project)) == 1, "one full parse, published once"
+    assert {n.name for n in results[1].nodes} == {"adults", "unique_adults_id",
+                                                  "not_null_adults_id", "adults_have_names"}
+
+
+def test_when_every_slot_is_busy_an_isolated_run_parses_in_its_own_folder(
+        project: Path) -> None:
+    (project / "floe.yml").write_text("plugins:\n  fusion:\n    partial_parse_slots: 0\n")
+    result = DBTFacade(runtime="fusion", fallback=False).build(project)
+    assert result.success
+    assert result.target_path is not None
+    assert (result.target_path / "run_results.json").is_file()
     assert _generations(project) == []
 
 
