@@ -29,7 +29,7 @@ from datetime import datetime
 from airflow.sdk import DAG
 from floe_dbt_airflow import DbtProject, DbtTaskGroup
 
-project = DbtProject(project_dir={project!r}, runtime="fusion", fallback=False)
+project = DbtProject(project_dir={project!r}, runtime={runtime!r}, fallback=False)
 with DAG("live", schedule=None, start_date=datetime(2026, 1, 1)) as dag:
     DbtTaskGroup(group_id="dbt", project=project, select="raw_customers stg_customers",
                  exclude="test_name:relationships", mode="single_invocation",
@@ -85,12 +85,13 @@ def _when(text: str | None) -> datetime:
     return datetime.fromisoformat(text.replace(" ", "T"))
 
 
-def test_report_task_ends_while_the_build_still_runs(airflow_home: AirflowHome,
-                                                     tmp_path: Path) -> None:
+@pytest.mark.parametrize("runtime", ["fusion", "core"])
+def test_report_task_ends_while_the_build_still_runs(airflow_home: AirflowHome, tmp_path: Path,
+                                                     runtime: str) -> None:
     project = copy_example(tmp_path / "jaffle_shop")
     gate_file = tmp_path / "gate.txt"
     (project / "floe_hooks.py").write_text(GATE.format(gate_file=str(gate_file)))
-    airflow_home.add_dag(LIVE_DAG.format(project=str(project)))
+    airflow_home.add_dag(LIVE_DAG.format(project=str(project), runtime=runtime))
 
     outcome = airflow_home.run("live", concurrent=True)
 
@@ -112,7 +113,7 @@ def test_report_task_ends_while_the_build_still_runs(airflow_home: AirflowHome,
     final = outcome.xcoms["dbt.dbt_build"]
     assert set(final["nodes"]) == {k.removeprefix("floe_node.") for k in live}
     seeded = outcome.xcoms["dbt.raw_customers"]
-    assert (seeded["unique_id"], seeded["status"], seeded["runtime"]) == (SEED, "success", "fusion")
+    assert (seeded["unique_id"], seeded["status"], seeded["runtime"]) == (SEED, "success", runtime)
     staged = outcome.xcoms["dbt.stg_customers"]
     assert staged["status"] == "success"
     assert len(staged["tests"]) == 4, staged  # not_null and unique, two columns each
