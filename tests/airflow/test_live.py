@@ -11,15 +11,19 @@ report task has ended (or 120 s have passed, which fails the test): a report tha
 from __future__ import annotations
 
 import json
+import logging
+import threading
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
+from floe_dbt_airflow import DbtReportOperator
+from floe_dbt_airflow.live import NodePublisher, node_key
 
+from floe_dbt_hooks.models import FallbackEvent, NodeInfo, RunRequest, RuntimeEvent
 from tests.airflow.harness import AirflowHome
 from tests.conftest import copy_example
-
-pytestmark = pytest.mark.integration
 
 SEED = "seed.jaffle_shop.raw_customers"
 MODEL = "model.jaffle_shop.stg_customers"
@@ -85,6 +89,7 @@ def _when(text: str | None) -> datetime:
     return datetime.fromisoformat(text.replace(" ", "T"))
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("runtime", ["fusion", "core"])
 def test_report_task_ends_while_the_build_still_runs(airflow_home: AirflowHome, tmp_path: Path,
                                                      runtime: str) -> None:
@@ -121,6 +126,7 @@ def test_report_task_ends_while_the_build_still_runs(airflow_home: AirflowHome, 
     assert len(live) == 2 + 4
 
 
+@pytest.mark.integration
 def test_report_fails_when_the_build_ended_without_its_node(airflow_home: AirflowHome,
                                                            tmp_path: Path) -> None:
     project = copy_example(tmp_path / "jaffle_shop")
@@ -135,3 +141,67 @@ def test_report_fails_when_the_build_ended_without_its_node(airflow_home: Airflo
     value = json.dumps(outcome.xcoms["build"])
     assert SEED in value
     assert MODEL not in value
+
+
+def _finished(unique_id: str, status: str, message: str | None = None) -> RuntimeEvent:
+    kind, _, name = unique_id.partition(".")
+    return RuntimeEvent(invocation_id="inv-1", runtime="fusion", kind="node_finish",
+                        name="NodeFinished", node=NodeInfo(
+                            unique_id=unique_id, resource_type=kind, name=name.split(".")[-1],
+                            status=status, execution_time=0.25, message=message))  # type: ignore[arg-type]
+
+
+def test_publisher_pushes_each_node_from_its_own_thread_and_survives_a_failed_push(
+        tmp_path: Path) -> None:
+    pushed: list[tuple[str, dict[str, Any], str]] = []
+
+    def push(key: str, value: dict[str, Any]) -> None:
+        if "broken" in key:
+            raise ConnectionError("api server went away")
+        pushed.append((key, value, threading.current_thread().name))
+
+    log = logging.getLogger("test-live")
+    publisher = NodePublisher(push, command="build", log=log).start()
+    publisher.declined(FallbackEvent(runtime="fusion", reason_code="binary-missing",
+                                     error_code="FLOE-DBT-E101", message="no binary",
+                                     request=RunRequest(project_dir=tmp_path, command="build")))
+    publisher.node_finished(_finished(SEED, "success"))
+    publisher.node_finished(_finished("model.jaffle_shop.broken", "error", "boom"))
+    publisher.node_finished(_finished(MODEL, "error", "Conversion Error"))
+    publisher.close()
+
+    assert (publisher.published, publisher.failed) == (2, 1)
+    assert [key for key, _, _ in pushed] == [node_key(SEED), node_key(MODEL)]
+    assert {thread for _, _, thread in pushed} == {"floe-live-xcom"}
+    seed = pushed[0][1]
+    assert seed["invocation"] == {"command": "build", "runtime": "fusion", "invocation_id": "inv-1",
+                                  "fallback_from": "fusion",
+                                  "fallback_reason_code": "binary-missing",
+                                  "fallback_reason": "no binary"}
+    assert seed["node"] == {"unique_id": SEED, "resource_type": "seed", "name": "raw_customers",
+                            "status": "success", "execution_time": 0.25}
+    assert pushed[1][1]["node"]["message"] == "Conversion Error"
+    json.dumps([value for _, value, _ in pushed])  # XCom values must be plain JSON
+
+
+@pytest.mark.parametrize(("seen", "decided"), [
+    ({}, False),                                                   # nothing yet
+    ({MODEL: "success"}, False),                                   # its tests still running
+    ({MODEL: "success", "t1": "success"}, False),
+    ({MODEL: "success", "t1": "success", "t2": "warn"}, True),     # all known: success
+    ({MODEL: "success", "t1": "fail"}, True),                      # a failed test decides at once
+    ({MODEL: "error"}, True),                                      # dbt skips its tests
+    ({MODEL: "skipped"}, True),
+    ({MODEL: "error:"}, False),                                    # no message yet: final decides
+])
+def test_report_decides_as_soon_as_its_node_and_tests_do(seen: dict[str, str],
+                                                         decided: bool) -> None:
+    report = DbtReportOperator(task_id="r", invocation_task_id="b", unique_id=MODEL,
+                               tests=["t1", "t2"])
+    nodes = {}
+    for uid, status in seen.items():
+        bare = status.rstrip(":")
+        nodes[uid] = {"unique_id": uid, "status": bare,
+                      **({"message": "dbt said why"} if bare in ("error", "fail")
+                         and not status.endswith(":") else {})}
+    assert report._decided(nodes) is decided
