@@ -61,7 +61,7 @@ class LazySection(Mapping[str, Any]):
     def __init__(self, name: str, raw: dict[str, Raw], check: EntryCheck | None,
                  broken: Broken) -> None:
         self._name = name
-        self._raw = raw
+        self._raw: dict[str, Raw] | dict[str, None] = raw
         self._decoded: dict[str, Any] = {}
         self._check = check
         self._broken = broken
@@ -71,7 +71,10 @@ class LazySection(Mapping[str, Any]):
             return self._decoded[key]
         except KeyError:
             pass
-        value = decode_entry(self._raw[key], self._broken)
+        raw = self._raw[key]
+        if raw is None:  # another thread decoded every entry meanwhile (see _fill)
+            return self._decoded[key]
+        value = decode_entry(raw, self._broken)
         if self._check is not None:
             self._check(self._name, key, value)
         return self._decoded.setdefault(key, value)  # a racing thread's copy wins consistently
@@ -135,6 +138,7 @@ class LazySection(Mapping[str, Any]):
         finally:
             if collecting:
                 gc.enable()
+        self._raw = dict.fromkeys(self._raw)  # keys and order only: let the file's bytes go
 
 
 def decode_entry(raw: Raw, broken: Broken) -> Any:
