@@ -141,6 +141,12 @@ def assert_section_same(section: LazySection, expected: dict[str, Any]) -> None:
     with pytest.raises(TypeError):
         hash(section)
     assert repr(len(expected)) in repr(section)
+    # fully decoded (the file's bytes released): still the same mapping
+    assert section.decoded_count == len(expected)
+    assert list(section) == list(expected)
+    assert section == expected
+    with pytest.raises(KeyError):
+        section[MISSING]
 
 
 def test_every_read_matches_eager_decoding(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
