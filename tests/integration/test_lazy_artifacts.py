@@ -4,16 +4,17 @@ and through floe's own consumers."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 import pytest
 
 from floe_dbt_hooks import DBTFacade
-from floe_dbt_hooks.artifacts import is_lazy
+from floe_dbt_hooks.artifacts import LAZY_MIN_BYTES, is_lazy, load_artifact
 from floe_dbt_hooks.runtime.results import run_results_nodes
-from tests.conftest import copy_example
-from tests.unit.test_lazy_artifact import assert_same_as_eager, load
+from tests.conftest import RunCLI, copy_example
+from tests.unit.test_lazy_artifact import assert_same_as_eager, load, manifest
 
 pytestmark = pytest.mark.integration
 
@@ -65,3 +66,21 @@ def test_real_run_results_join_a_lazy_manifest(targets: dict[str, dict[str, Path
     assert lazy == eager
     assert len(lazy) == 33
     assert {n.resource_type for n in lazy} >= {"model", "seed", "test"}
+
+
+def test_artifacts_command_checks_every_node_of_a_lazy_manifest(
+        example_project: Path, floe_dbt: RunCLI) -> None:
+    """``floe-dbt artifacts`` prints a file only after checking it whole, lazily decoded or not."""
+    data = manifest(3)
+    data["nodes"]["model.shop.m0"]["raw_code"] = "-- padding\n" * (LAZY_MIN_BYTES // 10)
+    data["nodes"]["model.shop.m2"]["tags"] = "nightly"
+    path = example_project / "target" / "manifest.json"
+    path.parent.mkdir()
+    path.write_text(json.dumps(data), encoding="utf-8")
+    assert is_lazy(load_artifact(path))  # as the CLI will see it: large, msgspec installed
+    result = floe_dbt("artifacts", "manifest", "--project-dir", str(example_project))
+    assert result.code == 2, result
+    assert "'nodes['model.shop.m2'].tags' should be a list" in result.stderr
+    assert str(path) in result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stdout == ""
