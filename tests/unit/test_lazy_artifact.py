@@ -320,3 +320,27 @@ def test_bulk_decoding_restores_the_garbage_collector(
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_dagster_assets_from_a_lazy_manifest(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The orchestrator path (DBTGraph, the translator, Dagster specs) gives the same definitions."""
+    from floe_dbt_dagster import floe_dbt_assets
+    from floe_dbt_dagster.translator import UNIQUE_ID_KEY
+
+    path = tmp_path / "manifest.json"
+    path.write_text(json.dumps(manifest()), encoding="utf-8")
+    described = []
+    for lazy in (True, False):
+        loaded = load(path, lazy=lazy, monkeypatch=monkeypatch)
+        assert is_lazy(loaded) is lazy
+
+        @floe_dbt_assets(project_dir=tmp_path, manifest=loaded, name="shop")
+        def shop() -> None: ...
+
+        described.append(sorted(
+            (spec.key.to_user_string(), sorted(dep.asset_key.to_user_string() for dep in spec.deps),
+             str(spec.metadata.get(UNIQUE_ID_KEY)), spec.group_name, sorted(spec.tags.items()),
+             spec.description)
+            for spec in shop.specs))
+    assert described[0] == described[1]
+    assert len(described[0]) == 30
