@@ -85,6 +85,9 @@ class LazySection(Mapping[str, Any]):
     def __len__(self) -> int:
         return len(self._raw)
 
+    def __reversed__(self) -> Iterator[str]:
+        return reversed(self._raw)
+
     def __contains__(self, key: object) -> bool:
         return key in self._raw
 
@@ -124,6 +127,16 @@ class LazySection(Mapping[str, Any]):
         self._fill()
         decoded = self._decoded
         return {key: decoded[key] for key in self._raw}
+
+    def copy(self) -> dict[str, Any]:
+        """A plain dict of every entry, as ``dict.copy`` gives (the entries are shared)."""
+        return self.materialize()
+
+    def __or__(self, other: Mapping[str, Any]) -> dict[str, Any]:
+        return {**self.materialize(), **other}
+
+    def __ror__(self, other: Mapping[str, Any]) -> dict[str, Any]:
+        return {**other, **self.materialize()}
 
     def _fill(self) -> None:
         """Decode the entries not decoded yet with the garbage collector paused: they are all new

@@ -128,6 +128,11 @@ def assert_section_same(section: LazySection, expected: dict[str, Any]) -> None:
     assert dict(section) == expected
     assert list(dict(section)) == list(expected)
     assert {**section} == expected
+    assert list(reversed(section)) == list(reversed(expected))
+    assert section.copy() == expected.copy()
+    assert type(section.copy()) is dict
+    assert section | {MISSING: 1} == expected | {MISSING: 1}
+    assert {MISSING: 1} | section == {MISSING: 1} | expected
     assert list(section.items()) == list(expected.items())
     assert list(section.values()) == list(expected.values())
     assert section == expected
