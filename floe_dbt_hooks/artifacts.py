@@ -79,9 +79,11 @@ def _decode(file: Path) -> dict[str, Any]:
         raw = file.read_bytes()
     except OSError as exc:
         raise DBTConfigurationError(f"cannot read artifact {file}: {exc}", file_path=file) from exc
+    size = len(raw)  # the closures below outlive this call in lazy sections: not the bytes
+
     def broken(exc: Exception) -> NoReturn:
         raise DBTConfigurationError(
-            f"{file.name} is corrupt or truncated ({len(raw)} bytes): {exc}",
+            f"{file.name} is corrupt or truncated ({size} bytes): {exc}",
             file_path=file,
             line=getattr(exc, "lineno", None),
             hint="delete it and re-run the dbt command that writes it; "
@@ -94,7 +96,7 @@ def _decode(file: Path) -> dict[str, Any]:
     collecting = gc.isenabled()
     gc.disable()
     try:
-        data = decode_lazy(raw, check, broken) if _wants_lazy(len(raw)) else None
+        data = decode_lazy(raw, check, broken) if _wants_lazy(size) else None
         if data is None:
             data = loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
