@@ -29,7 +29,7 @@ from benchmarks.runner import (
 )
 
 MANIFEST_BYTES = 10 * 1024 * 1024
-MODES = ("floe", "floe-eager", "floe-stdlib", "json", "json-nogc")
+MODES = ("floe", "floe-graph", "floe-eager", "floe-stdlib", "json", "json-nogc")
 LAZY_STEPS = ("one", "all", "full")
 """After the lazy load: one node read, then every node (``nodes.items()``), then ``materialize``
 of the whole document; each row is cumulative from the start of the load."""
@@ -84,7 +84,8 @@ def case_manifest(opts: Options) -> list[Row]:
     manifest, against json.load."""
     path = make_big_manifest(opts)
     names = ["cold", "cold_cpu", "cached", "cached_mean", "cold-eager", "cold-eager_cpu",
-             "cold-stdlib", "json", "json_cpu", "json-nogc"]
+             "cold-stdlib", "json", "json_cpu", "json-nogc", "graph", "graph_cpu",
+             "graph-eager", "graph-eager_cpu"]
     names += [f"{step}{cpu}" for step in LAZY_STEPS for cpu in ("", "_cpu")]
     samples: dict[str, list[float]] = {name: [] for name in names}
     decoder, lazy = "?", False
@@ -101,6 +102,11 @@ def case_manifest(opts: Options) -> list[Row]:
             elif mode == "floe-eager":
                 samples["cold-eager"].append(data["cold"])
                 samples["cold-eager_cpu"].append(data["cold_cpu"])
+                samples["graph-eager"].append(data["graph"])
+                samples["graph-eager_cpu"].append(data["graph_cpu"])
+            elif mode == "floe-graph":
+                samples["graph"].append(data["graph"])
+                samples["graph_cpu"].append(data["graph_cpu"])
             elif mode == "floe-stdlib":
                 samples["cold-stdlib"].append(data["cold"])
             else:
@@ -113,7 +119,9 @@ def case_manifest(opts: Options) -> list[Row]:
     log(f"  manifest-10mb: load_artifact cold {fmt(s['cold']['median'], 'ms')} ({how}, the "
         f"decoder's import included), + one node {fmt(s['one']['median'], 'ms')}, + all nodes "
         f"{fmt(s['all']['median'], 'ms')}, + materialize {fmt(s['full']['median'], 'ms')}; "
-        f"eager (FLOE_DBT_LAZY_ARTIFACTS=0) {fmt(s['cold-eager']['median'], 'ms')}, "
+        f"eager (FLOE_DBT_LAZY_ARTIFACTS=0) {fmt(s['cold-eager']['median'], 'ms')}; to a DBTGraph "
+        f"selection: lazy {fmt(s['graph']['median'], 'ms')}, eager "
+        f"{fmt(s['graph-eager']['median'], 'ms')}; "
         f"FLOE_DBT_JSON_DECODER=stdlib {fmt(s['cold-stdlib']['median'], 'ms')}, json.load "
         f"{fmt(s['json']['median'], 'ms')}, cached second call {fmt(s['cached']['median'], 'us')} "
         f"(mean of 1000 more: {fmt(cached_mean, 'us')}); json.load with the garbage collector "
@@ -134,6 +142,9 @@ def case_manifest(opts: Options) -> list[Row]:
             "-", None, reference_name="(json.load CPU)", details={"wall": s["all"]}),
         row(f"manifest-10mb cold + materialize CPU ({how})", "ms", s["full_cpu"], s["json_cpu"],
             "-", None, reference_name="(json.load CPU)", details={"wall": s["full"]}),
+        row(f"manifest-10mb cold + DBTGraph CPU ({how})", "ms", s["graph_cpu"],
+            s["graph-eager_cpu"], "-", None, reference_name="(eager + DBTGraph CPU)",
+            details={"wall": s["graph"], "reference_wall": s["graph-eager"]}),
         row(f"manifest-10mb cold CPU ({decoder}, eager)", "ms", s["cold-eager_cpu"],
             s["json_cpu"], "-", None, reference_name="(json.load CPU)",
             details={"env": "FLOE_DBT_LAZY_ARTIFACTS=0", "wall": s["cold-eager"]}),
@@ -149,8 +160,9 @@ def child_manifest(mode: str, path: str) -> dict[str, Any]:
     """In the child: time ``json.load`` (``json``, ``json-nogc``: collector off during the call)
     or floe's ``load_artifact`` cold, cached, and the mean of 1000 more cached calls (``floe``:
     the fast decoder when installed, its import inside the cold call, lazily decoded, then
-    one node, all nodes and everything read; ``floe-eager``: not lazily; ``floe-stdlib``: the
-    standard library)."""
+    one node, all nodes and everything read; ``floe-graph``: lazily, then a ``DBTGraph``
+    selection, as the orchestrators do; ``floe-eager``: not lazily, then the same selection;
+    ``floe-stdlib``: the standard library)."""
     if mode in ("json", "json-nogc"):
         import gc
 
@@ -179,6 +191,15 @@ def child_manifest(mode: str, path: str) -> dict[str, Any]:
     cold, cold_cpu = time.perf_counter() - started, time.process_time() - started_cpu
     lazy = is_lazy(first)
     steps: dict[str, float] = {}
+    if mode in ("floe-graph", "floe-eager"):
+        from floe_dbt_hooks.orchestration.graph import DBTGraph
+
+        started, started_cpu = time.perf_counter(), time.process_time()
+        graph = DBTGraph(first)
+        assert graph.select("fqn:*")
+        assert graph.asset_ids()
+        steps["graph"] = cold + time.perf_counter() - started
+        steps["graph_cpu"] = cold_cpu + time.process_time() - started_cpu
     if mode == "floe":
         nodes = first["nodes"]
         middle = list(nodes)[len(nodes) // 2]
