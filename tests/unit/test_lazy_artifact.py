@@ -7,6 +7,7 @@ import copy
 import gc
 import json
 import pickle
+import random
 import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -349,3 +350,22 @@ def test_dagster_assets_from_a_lazy_manifest(tmp_path: Path, monkeypatch: pytest
             for spec in shop.specs))
     assert described[0] == described[1]
     assert len(described[0]) == 30
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 5, 8, 1 << 16])
+def test_chunked_utf8_check_agrees_with_decoding(chunk: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Valid exactly when the bytes decode, wherever the chunks fall: ASCII, 2-, 3- and 4-byte
+    characters, and every kind of broken sequence, at every offset."""
+    monkeypatch.setattr(lazy_artifact, "UTF8_CHUNK", chunk)
+    pieces = [b"a", b'"', "\u00e9".encode(), "\u2615".encode(), "\U0001f600".encode(), b"\x80",
+              b"\xbf", b"\xc3", b"\xe2\x98", b"\xf0\x9f\x98", b"\xff", b"\xc0\xaf", b"\xed\xa0\x80"]
+    rng = random.Random(7)
+    samples = [b"".join(rng.choice(pieces) for _ in range(rng.randint(0, 12))) for _ in range(3000)]
+    samples += [a + b for a in pieces for b in pieces]
+    for sample in samples:
+        try:
+            sample.decode("utf-8")
+            expected = True
+        except UnicodeDecodeError:
+            expected = False
+        assert lazy_artifact.utf8_valid(sample) is expected, sample
