@@ -4,7 +4,8 @@ Consumers (the result builder, the dbt graph, lineage) read a handful of fields 
 and result; a file that decodes as JSON but holds something else there (a hand edit, another tool's
 file, a different schema) is reported here with the file and the field, instead of as an
 AttributeError deep inside a consumer. Only the containers and the fields floe reads are checked,
-each with one ``isinstance``, so a large manifest costs little more than its decoding.
+each with one ``isinstance``, so a large manifest costs little more than its decoding. The entries
+of a lazily decoded section (:mod:`floe_dbt_hooks.lazy_artifact`) are checked when first read.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from floe_dbt_hooks.errors import DBTConfigurationError
+from floe_dbt_hooks.lazy_artifact import LazySection
 
 MAPPING_SECTIONS = ("nodes", "sources", "unit_tests", "groups", "exposures", "metrics",
                     "semantic_models", "saved_queries", "macros", "docs", "disabled",
@@ -55,12 +57,20 @@ def _check_manifest(file: Path, data: Mapping[str, Any]) -> None:
         value = data.get(section)
         if value is None:
             continue
+        if isinstance(value, LazySection):
+            continue  # its entries are checked by check_entry when first read
         _expect(file, section, value, (dict,))
         if section not in NODE_SECTIONS:
             continue
         for uid, node in value.items():
             if type(node) is not dict or not _node_ok(node):
                 _explain_node(file, f"{section}[{uid!r}]", node)
+
+
+def check_entry(file: Path, section: str, key: str, entry: Any) -> None:
+    """The per-entry part of :func:`check_shape`, for an entry of a lazily decoded section."""
+    if section in NODE_SECTIONS and (type(entry) is not dict or not _node_ok(entry)):
+        _explain_node(file, f"{section}[{key!r}]", entry)
 
 
 def _node_ok(node: dict[str, Any]) -> bool:

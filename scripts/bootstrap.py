@@ -68,10 +68,12 @@ class IsolatedSuite(NamedTuple):
 
 ISOLATED_SUITES: tuple[IsolatedSuite, ...] = (
     # Apache Airflow 3 (~100 packages of its own) with floe and the Airflow integration, editable.
-    # The OpenLineage plugin too: its events name the Airflow task as their parent run.
+    # The OpenLineage plugin too: its events name the Airflow task as their parent run, with the
+    # run ids of Airflow's own OpenLineage provider (tests/airflow/test_lineage.py compares them).
     IsolatedSuite("airflow", ("-e", "{root}", "-e", "{root}/contrib/floe_dbt_airflow",
                               "-e", "{root}/contrib/floe_dbt_openlineage",
-                              "apache-airflow", "pytest", "pytest-xdist")),
+                              "apache-airflow", "apache-airflow-providers-openlineage",
+                              "pytest", "pytest-xdist")),
     # Prefect 3.9.1 holds python-slugify below 9.2; constraints.txt has 9.2.0.
     IsolatedSuite("prefect", ("-e", "{root}", "-e", "{root}/contrib/floe_dbt_prefect",
                               "prefect", "pytest", "pytest-xdist")),

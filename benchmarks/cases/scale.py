@@ -183,11 +183,12 @@ def case_scale_manifest(opts: Options) -> list[Row]:
 
 
 def child_scale_graph(path: str, model: str) -> dict[str, float]:
-    """In the child: the manifest loaded (not timed), then DBTGraph built and queried."""
-    from floe_dbt_hooks.artifacts import load_artifact
+    """In the child: the manifest loaded and fully decoded (not timed: a large one is decoded
+    lazily), then DBTGraph built and queried."""
+    from floe_dbt_hooks.artifacts import load_artifact, materialize
     from floe_dbt_hooks.orchestration.graph import DBTGraph
 
-    manifest = load_artifact(path)
+    manifest = materialize(load_artifact(path))
     out: dict[str, float] = {}
     started = time.perf_counter()
     graph = DBTGraph(manifest, Path(path).parent.parent.parent)

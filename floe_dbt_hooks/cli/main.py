@@ -279,9 +279,9 @@ def _artifacts(args: argparse.Namespace, disable: list[str]) -> int:
     facade = DBTFacade(runtime=args.runtime, disable=disable)
     kind = args.kind.replace("-", "_")
     path = facade.artifact_path(kind, args.project_dir, args.target_path)
-    from floe_dbt_hooks.artifacts import load_artifact
+    from floe_dbt_hooks.artifacts import load_artifact, materialize
 
-    load_artifact(path)
+    materialize(load_artifact(path))  # every node decoded: its shape checked before printing it
     if args.write:
         atomic_write_bytes(Path(args.write), path.read_bytes())
         print(f"wrote {args.write} from {path}", file=sys.stderr)

@@ -147,12 +147,14 @@ class EventParser:
                 kind, node = "node_start", self._node(node_info, index=len(self.started))
             elif name == "NodeFinished":
                 kind, node = "node_finish", self._finished(node_info, data.get("run_result") or {})
+                node = self._with_logged_error(node)
                 self.finished[node.unique_id] = node
             elif name in _RESULT_LINES and not self._node_events:
                 # A result line's own ``status`` is dbt's message for successes ("OK", "CREATE
                 # VIEW"); the node's status rides in its node_info.
                 outcome = {**data, "status": node_info.get("node_status") or data.get("status")}
-                kind, node = "node_finish", self._finished(node_info, outcome)
+                kind, node = "node_finish", self._with_logged_error(
+                    self._finished(node_info, outcome))
                 self.finished[node.unique_id] = node
             elif name == "CommandCompleted":
                 self.success = bool(data.get("success"))
@@ -167,6 +169,17 @@ class EventParser:
             message=node.message if node is not None and node.message else message,
             timestamp=parse_timestamp(info.get("ts")), node=node,
         ))
+
+    def _with_logged_error(self, node: NodeInfo) -> NodeInfo:
+        """A failed node whose result has no message gets the error the engine logged about it
+        (Fusion logs the database error on a line of its own, before the node's result), so that
+        the node's event already says why, not only the run's final results."""
+        if node.message or node.status not in ("error", "fail"):
+            return node
+        for message in reversed(self.messages):
+            if message.level == "error" and message.unique_id == node.unique_id:
+                return attrs.evolve(node, message=message.text)
+        return node
 
     def _node(self, node_info: Mapping[str, Any], **extra: Any) -> NodeInfo:
         relation = node_info.get("node_relation") or {}

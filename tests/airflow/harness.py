@@ -73,9 +73,13 @@ class AirflowHome:
         path.write_text(source)
         return path
 
-    def start(self, dag_id: str, **env: str) -> subprocess.Popen[str]:
+    def start(self, dag_id: str, *, concurrent: bool = False, **env: str) -> subprocess.Popen[str]:
+        """Run the DAG in a fresh process: with ``dag.test()`` (tasks one after another), or with
+        ``concurrent`` each task in a process of its own, at once (``run_concurrent.py``)."""
+        argv = [str(HERE / "run_concurrent.py"), "dag", dag_id] if concurrent \
+            else [str(HERE / "run_dag.py"), dag_id]
         return subprocess.Popen(
-            [sys.executable, str(HERE / "run_dag.py"), dag_id], env=self.env(**env),
+            [sys.executable, *argv], env=self.env(**env),
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
 
     def finish(self, process: subprocess.Popen[str], dag_id: str) -> DagRunOutcome:
@@ -90,8 +94,13 @@ class AirflowHome:
                 report = json.loads(line[len("RUN_DAG "):])
         return read_outcome(self.root / "airflow.db", dag_id, process.returncode, output, report)
 
-    def run(self, dag_id: str, **env: str) -> DagRunOutcome:
-        return self.finish(self.start(dag_id, **env), dag_id)
+    def run(self, dag_id: str, *, concurrent: bool = False, **env: str) -> DagRunOutcome:
+        return self.finish(self.start(dag_id, concurrent=concurrent, **env), dag_id)
+
+    def xcom_keys(self, dag_id: str, task_id: str) -> list[str]:
+        with sqlite3.connect(self.root / "airflow.db") as db:
+            return sorted(row[0] for row in db.execute(
+                "select key from xcom where dag_id = ? and task_id = ?", (dag_id, task_id)))
 
 
 def read_outcome(database: Path, dag_id: str, returncode: int, output: str,

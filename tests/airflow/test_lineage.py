@@ -1,12 +1,18 @@
 """The OpenLineage plugin, active in a real Airflow task, names that task as the dbt runs' parent.
 
-Lineage is switched on through the environment (file transport into the test's folder); the
-Airflow OpenLineage provider is not installed here, so run ids are the operators' derived ones.
+Lineage is switched on through the environment (file transport into the test's folder), which
+switches on Airflow's own OpenLineage provider too (installed in .venv-airflow): its task and DAG
+run events land in the same file, so the test compares our parent run ids with the provider's own.
+Without the provider the operators derive run ids themselves; a child process that cannot import
+the provider checks that fallback.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
@@ -14,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from tests.airflow.harness import AirflowHome
+from tests.airflow.harness import ROOT, AirflowHome
 from tests.conftest import copy_example
 
 pytestmark = pytest.mark.integration
@@ -40,7 +46,11 @@ def _facet(event: dict[str, Any]) -> tuple[str, str, str, str, str]:
             parent["root"]["job"]["name"], parent["root"]["run"]["runId"])
 
 
-def test_dbt_runs_hang_under_the_airflow_task_and_dag_run(
+PROVIDER = "providers-openlineage"
+"""In the ``producer`` URL of the provider's events."""
+
+
+def test_dbt_runs_hang_under_the_provider_task_and_dag_run(
         airflow_home: AirflowHome, tmp_path: Path) -> None:
     project = copy_example(tmp_path / "jaffle_shop")
     airflow_home.add_dag(DAG_FILE.format(project=str(project)))
@@ -53,17 +63,28 @@ def test_dbt_runs_hang_under_the_airflow_task_and_dag_run(
 
     assert outcome.report.get("state") == "success", outcome.output[-12000:]
     events = [json.loads(line) for line in events_file.read_text().splitlines()]
-    invocations = {e["run"]["runId"]: e for e in events
+    airflow = [e for e in events if PROVIDER in e["producer"]]
+    ours = [e for e in events if PROVIDER not in e["producer"]]
+    # The provider's own events: one run per task instance, under one DAG run.
+    task_runs = {e["job"]["name"]: e["run"]["runId"] for e in airflow
+                 if e["eventType"] == "START" and e["job"]["name"] != "lineage"}
+    assert set(task_runs) == {"lineage.seed", "lineage.build"}, airflow
+    dag_runs = {e["run"]["facets"]["parent"]["run"]["runId"] for e in airflow
+                if e["job"]["name"] != "lineage"}
+    assert len(dag_runs) == 1
+
+    invocations = {e["run"]["runId"]: e for e in ours
                    if e["job"]["name"] == "dbt-run-jaffle_shop" and e["eventType"] == "START"}
     assert len(invocations) == 2
     by_task = {_facet(e)[1]: (run_id, _facet(e)) for run_id, e in invocations.items()}
     assert set(by_task) == {"lineage.seed", "lineage.build"}
-    roots = {facet[3:] for _, facet in by_task.values()}
-    assert [root[0] for root in roots] == ["lineage"]
-    assert {facet[0] for _, facet in by_task.values()} == {"floe-test"}
-    assert by_task["lineage.seed"][1][2] != by_task["lineage.build"][1][2]
+    for task, (_, facet) in by_task.items():
+        # Our parent is the provider's run of that task instance, our root its DAG run.
+        assert facet[0] == "floe-test"
+        assert facet[2] == task_runs[task], (task, facet, task_runs)
+        assert facet[3:] == ("lineage", *dag_runs)
 
-    nodes = [e for e in events if e["job"]["name"] != "dbt-run-jaffle_shop"]
+    nodes = [e for e in ours if e["job"]["name"] != "dbt-run-jaffle_shop"]
     seeded = {e["job"]["name"] for e in nodes if e["run"]["facets"]["parent"]["run"]["runId"]
               == by_task["lineage.seed"][0]}
     built = {e["job"]["name"] for e in nodes if e["run"]["facets"]["parent"]["run"]["runId"]
@@ -71,28 +92,73 @@ def test_dbt_runs_hang_under_the_airflow_task_and_dag_run(
     assert seeded == {"jaffle_shop.main.jaffle_shop.raw_customers.seed"}
     assert any(name.endswith("stg_customers.build.run") for name in built), built
     assert any(".test" in name for name in built), built
-    assert {_facet(e)[3:] for e in nodes} == roots
+    assert {_facet(e)[3:] for e in nodes} == {("lineage", *dag_runs)}
 
 
-def test_derived_run_ids_are_stable_per_try_and_new_per_retry() -> None:
+def _context(try_number: int, map_index: int = -1) -> dict[str, Any]:
     from types import SimpleNamespace
+
+    when = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    ti = SimpleNamespace(dag_id="d", task_id="t", try_number=try_number, map_index=map_index)
+    return {"ti": ti, "dag_run": SimpleNamespace(logical_date=when, clear_number=0)}
+
+
+WITHOUT_PROVIDER = """
+import json, sys
+from datetime import datetime, timezone
+from types import SimpleNamespace
+import attrs
+# The provider modules lineage.py reads fail to import, as if the provider were not installed
+# (Airflow's own provider discovery still finds the package, so it is not blocked as a whole).
+for name in ("airflow.providers.openlineage.conf", "airflow.providers.openlineage.plugins.adapter"):
+    sys.modules[name] = None
+from floe_dbt_airflow.lineage import task_parent_run
+
+def context(try_number, map_index=-1):
+    ti = SimpleNamespace(dag_id="d", task_id="t", try_number=try_number, map_index=map_index)
+    run = SimpleNamespace(logical_date=datetime(2026, 1, 1, tzinfo=timezone.utc), clear_number=0)
+    return {"ti": ti, "dag_run": run}
+
+print(json.dumps([attrs.asdict(task_parent_run(context(*args)))
+                  for args in ((1,), (1,), (2,), (1, 0), (1, 1))]))
+"""
+
+
+def _without_provider() -> list[dict[str, Any]]:
+    """task_parent_run's answers in a process where the provider cannot be imported."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    done = subprocess.run([sys.executable, "-c", WITHOUT_PROVIDER], capture_output=True, text=True,
+                          timeout=120, env=env, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-4000:]
+    result: list[dict[str, Any]] = json.loads(done.stdout.splitlines()[-1])
+    return result
+
+
+def test_run_ids_are_the_providers_when_it_is_installed() -> None:
+    from airflow.providers.openlineage.plugins.adapter import OpenLineageAdapter
+    from floe_dbt_airflow.lineage import task_parent_run
+
+    parent = task_parent_run(_context(3, 2))
+    assert parent is not None
+    when = _context(1)["dag_run"].logical_date
+    assert parent.run_id == OpenLineageAdapter.build_task_instance_run_id(
+        dag_id="d", task_id="t", try_number=3, logical_date=when, map_index=2)
+    assert parent.root_run_id == OpenLineageAdapter.build_dag_run_id(
+        dag_id="d", logical_date=when, clear_number=0)
+    derived = _without_provider()
+    assert parent.root_run_id != derived[0]["root_run_id"]
+
+
+def test_derived_run_ids_without_the_provider_are_stable_per_try_and_new_per_retry() -> None:
+    first, again, retry, *mapped = _without_provider()
+    assert first == again
+    assert (first["namespace"], first["job_name"], first["root_job_name"]) == ("default", "d.t", "d")
+    assert first["run_id"] != retry["run_id"]
+    assert first["root_run_id"] == retry["root_run_id"]
+    assert str(uuid.UUID(first["run_id"])) == first["run_id"]
+    assert len({p["run_id"] for p in mapped} | {first["run_id"]}) == 3
 
     from floe_dbt_airflow.lineage import task_parent_run
 
-    when = datetime(2026, 1, 1, tzinfo=timezone.utc)
-
-    def context(try_number: int, map_index: int = -1) -> dict[str, Any]:
-        ti = SimpleNamespace(dag_id="d", task_id="t", try_number=try_number, map_index=map_index)
-        return {"ti": ti, "dag_run": SimpleNamespace(logical_date=when, clear_number=0)}
-
-    first, again, retry = (task_parent_run(context(n)) for n in (1, 1, 2))
-    assert first is not None
-    assert retry is not None
-    assert first == again
-    assert (first.namespace, first.job_name, first.root_job_name) == ("default", "d.t", "d")
-    assert first.run_id != retry.run_id
-    assert first.root_run_id == retry.root_run_id
-    assert str(uuid.UUID(first.run_id)) == first.run_id
-    mapped = [task_parent_run(context(1, i)) for i in (0, 1)]
-    assert len({p.run_id for p in mapped if p} | {first.run_id}) == 3
     assert task_parent_run({}) is None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -91,11 +92,22 @@ def test_dag_shapes_per_node_and_single_invocation(project: DbtProject) -> None:
     with DAG("single", **START) as single:
         DbtTaskGroup(group_id="dbt", project=project, select="path:models",
                      mode="single_invocation")
+        DbtTaskGroup(group_id="timed", project=project, select="stg_customers",
+                     mode="single_invocation", operator_args={"execution_timeout": timedelta(minutes=5)},
+                     report_args={"mode": "reschedule", "poke_interval": 10})
     tasks = single.task_dict
     assert tasks["dbt.dbt_build"].select == ("path:models",)
-    assert set(tasks["dbt.customers"].upstream_task_ids) == {
-        "dbt.dbt_build", "dbt.orders", "dbt.stg_customers"}
+    # Reports are sensors that start with the build (live), not after it: only dbt's graph
+    # orders them; the roots have no upstream task at all.
+    assert set(tasks["dbt.customers"].upstream_task_ids) == {"dbt.orders", "dbt.stg_customers"}
     assert tasks["dbt.customers"].invocation_task_id == "dbt.dbt_build"
+    assert tasks["dbt.stg_customers"].upstream_task_ids == set()
+    assert tasks["dbt.dbt_build"].downstream_task_ids == set()
+    # A report waits no longer than its build may run; report_args reach the sensors only.
+    report, build = tasks["timed.stg_customers"], tasks["timed.dbt_build"]
+    assert (report.timeout, report.mode, report.poke_interval) == (300, "reschedule", 10)
+    assert build.execution_timeout == timedelta(minutes=5)
+    assert build.priority_weight == 1000
 
 
 def test_bad_settings_are_clear_errors(tmp_path: Path) -> None:

@@ -15,13 +15,15 @@ import string
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
+from unittest import mock
 
 import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from floe_dbt_hooks.artifacts import load_artifact
+from floe_dbt_hooks import artifacts, jsondecode
+from floe_dbt_hooks.artifacts import load_artifact, materialize
 from floe_dbt_hooks.cli.main import _parse_vars, main
 from floe_dbt_hooks.config import load_config
 from floe_dbt_hooks.errors import FloeDBTError
@@ -256,6 +258,43 @@ def test_manifest_loader_and_graph(tmp_path: Path, data: bytes, select: str) -> 
             graph.attached_asset(uid)
     except FloeDBTError as error:
         assert_names_file(error, path)
+
+
+def _read_manifest(path: Path, lazy: bool, select: str) -> tuple[str, ...]:
+    """What a caller gets from ``path`` (decoded lazily or not): the document and a selection,
+    or the error and whether it came from loading."""
+    artifacts._cache.clear()
+    with mock.patch.object(artifacts, "LAZY_MIN_BYTES", 0 if lazy else 1 << 62), \
+            mock.patch.object(jsondecode, "FAST_MIN_BYTES", 0):
+        try:
+            manifest = load_artifact(path)
+        except FloeDBTError as error:
+            assert_names_file(error, path)
+            return "load error", error.message
+        finally:
+            artifacts._cache.clear()
+    try:
+        graph = DBTGraph(manifest, path.parent)
+        return "ok", json.dumps(materialize(manifest)), repr(sorted(graph.select(select)))
+    except FloeDBTError as error:
+        assert_names_file(error, path)
+        return "read error", error.message
+
+
+@fuzz(400)
+@given(data=artifact_bytes(MANIFEST), select=st.sampled_from(["a+", "tag:t", "@s"]))
+def test_lazy_manifest_reads_like_eager(tmp_path: Path, data: bytes, select: str) -> None:
+    """Lazy decoding gives the same document, selection and errors; only a wrongly shaped entry
+    may fail later (when read) than eagerly (at load), never broken JSON."""
+    count("manifest.json lazy")
+    path = tmp_path / "manifest.json"
+    path.write_bytes(data)
+    eager, lazy = _read_manifest(path, False, select), _read_manifest(path, True, select)
+    if eager[0] == "load error" and lazy[0] == "read error":
+        assert "corrupt or truncated" not in eager[1]
+        assert lazy[1] == eager[1]
+    else:
+        assert lazy == eager
 
 
 @fuzz(800)

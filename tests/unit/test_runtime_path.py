@@ -202,3 +202,31 @@ def test_node_location_prefers_the_results_line_then_the_messages() -> None:
     assert node_location("models/a.sql", None, "--> models/a.sql:7:3") == "models/a.sql:7: "
     assert node_location("models/a.sql", None, "no position") == "models/a.sql: "
     assert node_location(None, 4, "line 9") == ""
+
+
+def test_a_failed_node_without_a_message_gets_the_error_logged_about_it() -> None:
+    """Fusion logs a node's database error on a line of its own, then the node's result with no
+    message: the node's event carries the logged error (redacted), so listeners that report
+    node by node (the Airflow live reports) can say why it failed before the run ends."""
+    events, parser = _collect()
+    other = {**NODE_INFO, "unique_id": "model.shop.customers", "node_name": "customers"}
+    for line in (
+        _json_line("NodeStart", "Q024", {"node_info": NODE_INFO}),
+        _json_line("Generic", "", {"node_info": {"unique_id": "model.shop.customers"}},
+                   level="error", msg="Database Error in model customers: not this one"),
+        _json_line("Generic", "", {"node_info": {"unique_id": "model.shop.orders"}},
+                   level="error", msg=f"Database Error in model orders: Conversion Error {SECRET}"),
+        _json_line("NodeFinished", "Q025", {"node_info": NODE_INFO, "run_result": {
+            "status": "error", "execution_time": 0.5}}),
+        _json_line("NodeFinished", "Q025", {"node_info": other, "run_result": {
+            "status": "success", "execution_time": 0.5}}),
+    ):
+        parser.feed_line(line)
+    finished = [e.node for e in events if e.kind == "node_finish" and e.node is not None]
+    assert [(n.unique_id, n.status) for n in finished] == [
+        ("model.shop.orders", "error"), ("model.shop.customers", "success")]
+    assert finished[0].message is not None
+    assert finished[0].message.startswith("Database Error in model orders: Conversion Error ")
+    assert SECRET not in finished[0].message
+    assert finished[1].message is None
+    assert parser.finished["model.shop.orders"].message == finished[0].message

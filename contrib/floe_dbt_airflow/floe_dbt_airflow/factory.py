@@ -10,9 +10,10 @@ Modes:
 * ``per_node`` (default): each node task runs ``build`` of its node (and, after-each, the node's
   tests) through the facade with the configured runtime and fallback, so any executor can place
   it on any worker. Dependencies follow the dbt graph through ephemeral models.
-* ``single_invocation``: one task runs the selection once; one report task per node then takes
-  that node's outcome from the invocation's result (XCom) and succeeds or fails like a node task
-  would, so the graph view, retries of a failed branch' reports and asset events stay per node.
+* ``single_invocation``: one task runs the selection once and publishes each node's outcome (an
+  XCom per node) the moment dbt finishes it; one report task per node, a sensor that starts with
+  the invocation (not after it), succeeds or fails like a node task would as soon as its node is
+  known, so the graph view, asset events and downstream work follow the build live, node by node.
 
 Tests (``test_behavior``): ``after_each`` runs a node's tests in its task (a failing ``error``
 test fails it and dbt skips what is downstream); ``separate`` gives them a ``<node>_test`` task
@@ -71,13 +72,14 @@ def DbtTaskGroup(
     operator_args: Mapping[str, Any] | None = None,
     asset_factory: AssetFactory | None = default_asset,
     plan_cache: bool = True,
+    report_args: Mapping[str, Any] | None = None,
     **group_args: Any,
 ) -> TaskGroup:
     """A task group with the project's tasks; call it inside ``with DAG(...)``."""
     loaded = _plan(project, select, exclude, mode, test_behavior, plan_cache)
     with TaskGroup(group_id=group_id, **group_args) as group:
         add_tasks(loaded.plan, project, mode=mode, operator_args=operator_args,
-                  asset_factory=asset_factory)
+                  asset_factory=asset_factory, report_args=report_args)
     return group
 
 
@@ -92,13 +94,14 @@ def DbtDag(
     operator_args: Mapping[str, Any] | None = None,
     asset_factory: AssetFactory | None = default_asset,
     plan_cache: bool = True,
+    report_args: Mapping[str, Any] | None = None,
     **dag_args: Any,
 ) -> DAG:
     """A DAG whose tasks are the project's (``dag_args`` go to ``DAG``: schedule, start_date...)."""
     loaded = _plan(project, select, exclude, mode, test_behavior, plan_cache)
     with DAG(dag_id=dag_id, **dag_args) as dag:
         add_tasks(loaded.plan, project, mode=mode, operator_args=operator_args,
-                  asset_factory=asset_factory)
+                  asset_factory=asset_factory, report_args=report_args)
     return dag
 
 
@@ -125,9 +128,11 @@ def add_tasks(
     mode: str = "per_node",
     operator_args: Mapping[str, Any] | None = None,
     asset_factory: AssetFactory | None = default_asset,
+    report_args: Mapping[str, Any] | None = None,
 ) -> dict[str, BaseOperator]:
     """Create the plan's tasks in the current DAG / task group; returns them by node unique id
-    (tests with a task of their own by the test's unique id)."""
+    (tests with a task of their own by the test's unique id). ``report_args`` go to the report
+    sensors of ``single_invocation`` only (``mode``, ``poke_interval``, ``timeout``...)."""
     args = dict(operator_args or {})
     separate = plan.test_behavior == "separate"
     tasks: dict[str, BaseOperator] = {}
@@ -135,11 +140,13 @@ def add_tasks(
     """The task downstream nodes wait for: the node's test task when tests are separate."""
     by_task_id = {n.task_id: n for n in plan.nodes}
     invocation: BaseOperator | None = None
+    reports = args
     if mode == "single_invocation":
         exclude = (*plan.exclude, "resource_type:test") if plan.test_behavior == "none" \
             else plan.exclude
         invocation = DbtInvocationOperator(task_id="dbt_build", project=project,
                                            select=list(plan.select), exclude=list(exclude), **args)
+        reports = _report_args(invocation, project, args, report_args)
     for node in plan.nodes:
         asset = asset_factory(node, plan) if asset_factory else None
         outlets = [asset] if asset is not None else []
@@ -148,7 +155,7 @@ def add_tasks(
             task: BaseOperator = DbtReportOperator(
                 task_id=node.task_id, invocation_task_id=invocation.task_id,
                 unique_id=node.unique_id, tests=tests, file_path=node.file_path,
-                outlets=outlets, **args)
+                outlets=outlets, **reports)
         else:
             exclude = node.exclude + (node.test_selectors if separate else ())
             task = DbtNodeOperator(
@@ -158,18 +165,16 @@ def add_tasks(
         tasks[node.unique_id] = ends[node.task_id] = task
         if separate and node.tests:
             test_task = _tests_task(f"{node.task_id}_test", node.test_selectors, node.tests,
-                                    project, invocation, args)
+                                    project, invocation, reports)
             task >> test_task
             ends[node.task_id] = test_task
     for node in plan.nodes:
         for parent in node.upstream:
             if parent in by_task_id:
                 ends[parent] >> tasks[node.unique_id]
-        if invocation is not None:
-            invocation >> tasks[node.unique_id]
     for test in plan.tests:
         test_task = _tests_task(test.task_id, (test.selector,), (test.unique_id,), project,
-                                invocation, args)
+                                invocation, reports)
         for parent in test.upstream:
             ends[parent] >> test_task
         tasks[test.unique_id] = test_task
@@ -182,7 +187,19 @@ def _tests_task(task_id: str, selectors: Sequence[str], unique_ids: Sequence[str
     if invocation is None:
         return DbtTestsOperator(task_id=task_id, project=project, select=list(selectors), **args)
     first, *rest = unique_ids
-    task = DbtReportOperator(task_id=task_id, invocation_task_id=invocation.task_id,
+    return DbtReportOperator(task_id=task_id, invocation_task_id=invocation.task_id,
                              unique_id=first, tests=rest, **args)
-    invocation >> task
-    return task
+
+
+def _report_args(invocation: BaseOperator, project: DbtProject, args: Mapping[str, Any],
+                 extra: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The report sensors' arguments: the operators' ones, then a ``timeout`` equal to the
+    invocation's (its ``execution_timeout``, else the project's dbt timeout) so that no report
+    outwaits the build it watches, then ``report_args``."""
+    reports = dict(args)
+    limit = invocation.execution_timeout.total_seconds() if invocation.execution_timeout \
+        else project.timeout
+    if limit:
+        reports["timeout"] = limit
+    reports.update(extra or {})
+    return reports

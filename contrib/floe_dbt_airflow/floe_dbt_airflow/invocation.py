@@ -16,7 +16,7 @@ from typing import Any
 import attrs
 
 from floe_dbt_airflow.project import DbtProject
-from floe_dbt_airflow.relay import EventRelay
+from floe_dbt_airflow.relay import EventRelay, Listener
 from floe_dbt_hooks.models import (
     CompileRequest,
     FallbackEvent,
@@ -33,14 +33,18 @@ FAILED = ("error", "fail")
 
 @attrs.define
 class _TaskLog:
-    """The relay's listener for one invocation: a task-log line per node and per decline."""
+    """The relay's listener for one invocation: a task-log line per node and per decline, then
+    the same event to ``also`` (the live publisher of a ``single_invocation`` task)."""
 
     log: logging.Logger | Any
+    also: Listener | None = None
 
     def node_started(self, event: RuntimeEvent) -> None:
         node = event.node
         assert node is not None
         self.log.info("dbt %s %s started (%s)", node.resource_type, node.unique_id, event.runtime)
+        if self.also is not None:
+            self.also.node_started(event)
 
     def node_finished(self, event: RuntimeEvent) -> None:
         node = event.node
@@ -54,10 +58,14 @@ class _TaskLog:
             self.log.warning("%s%s", line, f": {node.message}" if node.message else "")
         else:
             self.log.info(line)
+        if self.also is not None:
+            self.also.node_finished(event)
 
     def declined(self, event: FallbackEvent) -> None:
         self.log.warning("runtime %s declined (%s): %s; the next runtime serves",
                          event.runtime, event.reason_code, event.message)
+        if self.also is not None:
+            self.also.declined(event)
 
 
 def run_invocation(
@@ -71,8 +79,10 @@ def run_invocation(
     full_refresh: bool = False,
     on_start: Any = None,
     parent_run: ParentRun | None = None,
+    also: Listener | None = None,
 ) -> InvocationResult:
-    """Run ``command`` on the selection through the facade; returns the runtime's result."""
+    """Run ``command`` on the selection through the facade; returns the runtime's result.
+    ``also`` hears every node and decline of this invocation after the task log."""
     facade = project.facade()
     pm = facade.plugin_manager(project.project_dir)
     options = project.request_options()
@@ -86,7 +96,7 @@ def run_invocation(
                              full_refresh=full_refresh, parent_run=parent_run, **options)
     if on_start is not None:
         on_start(request.invocation_id, pm)
-    listener = _TaskLog(log=log)
+    listener = _TaskLog(log=log, also=also)
     stop = EventRelay.shared().listen(request.invocation_id, listener)
     words = " ".join(request.select) or "(all)"
     log.info("dbt %s --select %s%s (%s) on runtime %s", command, words,

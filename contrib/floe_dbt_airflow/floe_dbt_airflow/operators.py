@@ -5,7 +5,8 @@
   command on a selection (the whole project by default) in one task.
 * :class:`DbtNodeOperator`: one model, seed or snapshot with the tests that go with it
   (``per_node`` mode); :class:`DbtTestsOperator`: tests on their own.
-* :class:`DbtReportOperator`: reports one node's outcome from a ``single_invocation`` task's result.
+* :class:`DbtReportOperator`: a sensor that reports one node's outcome from a ``single_invocation``
+  task, live: it finishes as soon as that task has published its node (and the node's tests).
 
 Every operator returns a JSON summary (XCom ``return_value``): the runtime that served, the
 fallback reason when the configured runtime declined, and status, timing, rows, file and dbt's
@@ -16,14 +17,17 @@ fails the task when its severity is ``error`` and logs a warning when it is ``wa
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar
 
-from airflow.sdk import BaseOperator
-from airflow.sdk.exceptions import AirflowException
+from airflow.sdk import BaseOperator, BaseSensorOperator, PokeReturnValue
+from airflow.sdk.exceptions import AirflowException, AirflowRescheduleException
 
 from floe_dbt_airflow.invocation import FAILED, run_invocation, summary, where
 from floe_dbt_airflow.lineage import task_parent_run
+from floe_dbt_airflow.live import NodePublisher, node_key
 from floe_dbt_airflow.project import DbtProject
+from floe_dbt_airflow.relay import Listener
 from floe_dbt_hooks.errors import FloeDBTError
 
 
@@ -67,13 +71,16 @@ class DbtOperator(BaseOperator):
             pm.hook.dbt_cancel(invocation_id=invocation_id)
 
     def invoke(self, command: str, select: tuple[str, ...], exclude: tuple[str, ...],
-               selector: str | None = None, context: Any = None) -> dict[str, Any]:
-        """Run ``command``; ``context`` (the task's) makes this task the lineage parent run."""
+               selector: str | None = None, context: Any = None,
+               also: Listener | None = None) -> dict[str, Any]:
+        """Run ``command``; ``context`` (the task's) makes this task the lineage parent run;
+        ``also`` hears each node as it finishes."""
         try:
             result = run_invocation(self.project, command, log=self.log, select=select,
                                     exclude=exclude, selector=selector,
                                     full_refresh=self.full_refresh, on_start=self._remember,
-                                    parent_run=task_parent_run(context) if context else None)
+                                    parent_run=task_parent_run(context) if context else None,
+                                    also=also)
         except FloeDBTError as error:
             raise DbtFailure(f"dbt {command} could not run: {error}") from error
         finally:
@@ -142,45 +149,130 @@ class DbtTestsOperator(DbtOperator):
 
 
 class DbtInvocationOperator(DbtOperator):
-    """``single_invocation``: ``build`` the selection once and hand every node's outcome to the
-    report tasks. Fails only when dbt could not run; node failures are the reports' to show."""
+    """``single_invocation``: ``build`` the selection once. Each node's outcome is an XCom
+    (:func:`floe_dbt_airflow.live.node_key`) the moment dbt finishes it, for the report sensors;
+    the whole summary is the task's ``return_value`` at the end, as before. Fails only when dbt
+    could not run; node failures are the reports' to show."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        # Reports wait on this task: when slots are short it should start before them.
+        kwargs.setdefault("priority_weight", 1000)
+        super().__init__(**kwargs)
 
     def execute(self, context: Any) -> dict[str, Any]:
-        data = self.invoke("build", self.select, self.exclude, self.selector, context)
+        ti = context["ti"]
+        publisher = NodePublisher(ti.xcom_push, command="build", log=self.log).start()
+        try:
+            data = self.invoke("build", self.select, self.exclude, self.selector, context,
+                               also=publisher)
+        finally:
+            publisher.close()
+        if publisher.failed:
+            self.log.warning("%d node outcome(s) not published live; their reports use the "
+                             "final result", publisher.failed)
         if not data["success"] and not data["nodes"]:
             raise DbtFailure(_failure_text(data, []) + "\nno node ran; see the task log")
         failed = sum(n["status"] in FAILED for n in data["nodes"].values())
-        self.log.info("dbt build ran %d node(s), %d failed; the node tasks report each one",
-                      len(data["nodes"]), failed)
+        self.log.info("dbt build ran %d node(s), %d failed, %d published live; the node tasks "
+                      "report each one", len(data["nodes"]), failed, publisher.published)
         return data
 
 
-class DbtReportOperator(BaseOperator):
-    """One node's outcome from a ``single_invocation`` task's XCom, as this task's own state."""
+ENDED = frozenset({"success", "failed", "skipped", "upstream_failed", "removed"})
+"""States of an invocation task that will publish nothing more (in this try)."""
+NOT_STARTED = frozenset({None, "none", "scheduled", "queued", "up_for_retry", "up_for_reschedule",
+                         "restarting"})
+"""States of an invocation task that has not started (or is about to start again)."""
+
+
+class DbtReportOperator(BaseSensorOperator):
+    """One node's outcome from a ``single_invocation`` task, as this task's own state, live.
+
+    A sensor: each poke pulls the node's (and its tests') live XComs from the invocation task and
+    succeeds or fails as soon as they decide (the node failed or was skipped, a test failed, or
+    the node and all its tests are known). When the invocation task has ended, its final
+    ``return_value`` decides, and a node it never reported fails this task. While the invocation
+    task has not started yet, the sensor gives its slot back (reschedules) instead of holding it.
+    Its ``timeout`` defaults to the invocation's (see :func:`floe_dbt_airflow.factory.add_tasks`).
+    """
 
     ui_color = "#e6f2ff"
 
     def __init__(self, *, invocation_task_id: str, unique_id: str, tests: Sequence[str] = (),
-                 file_path: str | None = None, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+                 file_path: str | None = None, poke_interval: float | timedelta = 2.0,
+                 **kwargs: Any) -> None:
+        super().__init__(poke_interval=poke_interval, **kwargs)
         self.invocation_task_id = invocation_task_id
         self.unique_id = unique_id
         self.tests = tuple(tests)
         self.file_path = file_path
 
-    def execute(self, context: Any) -> dict[str, Any]:
-        data = context["ti"].xcom_pull(task_ids=self.invocation_task_id)
-        if not isinstance(data, dict) or "nodes" not in data:
-            raise DbtFailure(f"no result from task {self.invocation_task_id} in this run")
-        wanted = {self.unique_id, *self.tests}
-        mine = {uid: node for uid, node in data["nodes"].items() if uid in wanted}
-        if self.unique_id not in mine:
-            raise DbtFailure(f"dbt did not report {self.unique_id} in invocation "
-                             f"{data.get('invocation_id')} ({data.get('runtime')})")
-        for node in mine.values():
+    def poke(self, context: Any) -> bool | PokeReturnValue:
+        ti = context["ti"]
+        header, nodes = self._live(ti)
+        if self._decided(nodes):
+            return PokeReturnValue(True, self._report({**header, "nodes": nodes}))
+        state = self._invocation_state(ti)
+        if state in ENDED:
+            return PokeReturnValue(True, self._report(self._final(ti, state, header, nodes)))
+        if state in NOT_STARTED and not self.reschedule:
+            self.log.info("task %s has not started (%s): giving the slot back for %.0fs",
+                          self.invocation_task_id, state, self.poke_interval)
+            raise AirflowRescheduleException(
+                datetime.now(timezone.utc) + timedelta(seconds=self.poke_interval))
+        return False
+
+    def _live(self, ti: Any) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+        header: dict[str, Any] = {}
+        nodes: dict[str, dict[str, Any]] = {}
+        for uid in (self.unique_id, *self.tests):
+            value = ti.xcom_pull(task_ids=self.invocation_task_id, key=node_key(uid))
+            if isinstance(value, dict) and isinstance(value.get("node"), dict):
+                nodes[uid] = value["node"]
+                header = value.get("invocation") or header
+            elif uid == self.unique_id:
+                break  # tests come after their node: nothing more to see yet
+        return header, nodes
+
+    def _decided(self, nodes: dict[str, dict[str, Any]]) -> bool:
+        node = nodes.get(self.unique_id)
+        if node is None:
+            return False
+        failed = [n for n in nodes.values() if n["status"] in FAILED]
+        if any(not n.get("message") for n in failed):
+            return False  # Fusion sends the error text apart: the final result carries it
+        if failed or node["status"] == "skipped":
+            return True  # dbt skips the tests of a node that failed or was skipped
+        return all(uid in nodes for uid in self.tests)
+
+    def _invocation_state(self, ti: Any) -> str | None:
+        states = ti.get_task_states(dag_id=ti.dag_id, task_ids=[self.invocation_task_id],
+                                    run_ids=[ti.run_id])
+        state = (states.get(ti.run_id) or {}).get(self.invocation_task_id)
+        return None if state is None else str(getattr(state, "value", state))
+
+    def _final(self, ti: Any, state: str, header: dict[str, Any],
+               live: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        """The invocation ended: its final summary (or what it published) decides."""
+        data = ti.xcom_pull(task_ids=self.invocation_task_id)
+        if isinstance(data, dict) and isinstance(data.get("nodes"), dict):
+            wanted = {self.unique_id, *self.tests}
+            nodes = {**live, **{u: n for u, n in data["nodes"].items() if u in wanted}}
+            data = {**data, "nodes": nodes}
+        else:
+            data = {**header, "nodes": live}
+        if self.unique_id not in data["nodes"]:
+            raise DbtFailure(
+                f"task {self.invocation_task_id} ended ({state}) without reporting "
+                f"{self.unique_id}: dbt did not run it (invocation {data.get('invocation_id')}, "
+                f"runtime {data.get('runtime')}); see that task's log")
+        return data
+
+    def _report(self, data: dict[str, Any]) -> dict[str, Any]:
+        for node in data["nodes"].values():
             self.log.info("dbt %s %s: %s in %.2fs", node["resource_type"], node["unique_id"],
                           node["status"], node.get("execution_time") or 0.0)
-        return _judge(self, {**data, "nodes": mine}, self.unique_id, self.file_path)
+        return _judge(self, data, self.unique_id, self.file_path)
 
 
 def _judge(task: BaseOperator, data: dict[str, Any], unique_id: str | None,
