@@ -2,18 +2,34 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from floe_dbt_hooks.errors import DBTConfigurationError
 
 
-def load_yaml_mapping(path: Path) -> dict[str, Any]:
+def load_yaml_mapping(
+    path: Path, cacheable: Callable[[dict[str, Any]], bool] | None = None
+) -> dict[str, Any]:
     """The top-level mapping of a YAML file; an empty file is an empty mapping.
 
     Parsed with libyaml's safe loader when PyYAML was built with it (several times faster than the
-    pure-Python one, same errors and positions), else the pure-Python safe loader.
+    pure-Python one, same errors and positions), else the pure-Python safe loader. With
+    ``cacheable``, the parse of an unchanged file comes from :mod:`.yamlcache` (no PyYAML import),
+    and a fresh parse is stored there when ``cacheable(data)`` says its content may be kept on disk.
     """
+    sig = None
+    if cacheable is not None:
+        from floe_dbt_hooks.project import yamlcache
+
+        try:
+            sig = yamlcache.signature(path)
+        except OSError:
+            sig = None
+        cached = None if sig is None else yamlcache.load(path, sig)
+        if cached is not None:
+            return cached
     import yaml
 
     safe_loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -41,11 +57,15 @@ def load_yaml_mapping(path: Path) -> dict[str, Any]:
             hint="fix the YAML syntax at the line shown (indentation, a missing ':' or quote)",
         ) from exc
     if data is None:
-        return {}
+        data = {}
     if not isinstance(data, dict):
         raise DBTConfigurationError(
             f"{path.name} must contain a mapping at the top level, got {type(data).__name__}",
             file_path=path,
             line=1,
         )
+    if sig is not None and cacheable is not None and cacheable(data):
+        from floe_dbt_hooks.project import yamlcache
+
+        yamlcache.store(path, sig, data)
     return data
