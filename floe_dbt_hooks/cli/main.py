@@ -13,10 +13,13 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from floe_dbt_hooks.errors import DBTConfigurationError, FloeDBTError
 from floe_dbt_hooks.models import FULL_REFRESH_COMMANDS, NODE_COMMANDS
+
+if TYPE_CHECKING:
+    import logging
 
 EXIT_OK, EXIT_FAILURES, EXIT_ERROR = 0, 1, 2
 
@@ -291,6 +294,22 @@ def _artifacts(args: argparse.Namespace, disable: list[str]) -> int:
     return EXIT_OK
 
 
+_LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40}
+
+
+def configure_cli_logging(log_format: str, level: str) -> None:
+    """Send ``floe_dbt_hooks`` records to stderr in ``log_format`` at ``level`` and above, set up
+    when the first record is due: a command that logs nothing never imports :mod:`logging`."""
+    from floe_dbt_hooks.builtin.log import configure_on_first_use
+
+    def setup(logger: logging.Logger) -> None:
+        from floe_dbt_hooks.cli.log_format import attach
+
+        attach(logger, log_format, level)
+
+    configure_on_first_use(_LEVELS[level], setup)
+
+
 def _version() -> int:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -313,7 +332,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return EXIT_ERROR
-    from floe_dbt_hooks.cli.log_format import configure_cli_logging
+    from floe_dbt_hooks.builtin.log import discard_deferred_configuration
 
     log_format = getattr(args, "log_format", "text")
     default_level = "info" if log_format == "json" else "warning"
@@ -332,6 +351,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    finally:
+        discard_deferred_configuration()
 
 
 if __name__ == "__main__":
