@@ -174,10 +174,8 @@ _AFTER_START = ("floe_dbt_fusion.diagnostics", "floe_dbt_hooks.artifacts")
 def _prefetch() -> None:
     """Import what reading Fusion's results needs, called as soon as Fusion has started: the
     imports then overlap the engine's run instead of adding to the command's time."""
-    import importlib
-
     for name in _AFTER_START:
-        importlib.import_module(name)
+        __import__(name)
 
 
 def rejection(execution: Execution) -> list[Diagnostic]:

@@ -19,23 +19,9 @@ def load_yaml_mapping(
     ``cacheable``, the parse of an unchanged file comes from :mod:`.yamlcache` (no PyYAML import),
     and a fresh parse is stored there when ``cacheable(data)`` says its content may be kept on disk.
     """
-    sig = None
-    if cacheable is not None:
-        from floe_dbt_hooks.project import yamlcache
-
-        try:
-            sig = yamlcache.signature(path)
-        except OSError:
-            sig = None
-        cached = None if sig is None else yamlcache.load(path, sig)
-        if cached is not None:
-            return cached
-    import yaml
-
-    safe_loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
     try:
-        text = path.read_text(encoding="utf-8")
+        content = path.read_bytes()
+        text = content.decode("utf-8")
     except FileNotFoundError as exc:
         raise DBTConfigurationError(f"file not found: {path}", file_path=path) from exc
     except (OSError, UnicodeDecodeError) as exc:
@@ -43,6 +29,15 @@ def load_yaml_mapping(
             f"cannot read {path}: {exc}", file_path=path, hint="check the file's permissions "
             "and that it is UTF-8 text"
         ) from exc
+    if cacheable is not None:
+        from floe_dbt_hooks.project import yamlcache
+
+        cached = yamlcache.load(path, content)
+        if cached is not None:
+            return cached
+    import yaml
+
+    safe_loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
         data = yaml.load(text, Loader=safe_loader)
     except yaml.YAMLError as exc:
@@ -64,8 +59,8 @@ def load_yaml_mapping(
             file_path=path,
             line=1,
         )
-    if sig is not None and cacheable is not None and cacheable(data):
+    if cacheable is not None and cacheable(data):
         from floe_dbt_hooks.project import yamlcache
 
-        yamlcache.store(path, sig, data)
+        yamlcache.store(path, content, data)
     return data
