@@ -8,7 +8,6 @@ With ``--output json`` stdout holds exactly one JSON document (the whole result 
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from collections.abc import Sequence
@@ -19,6 +18,7 @@ from floe_dbt_hooks.errors import DBTConfigurationError, FloeDBTError
 from floe_dbt_hooks.models import FULL_REFRESH_COMMANDS, NODE_COMMANDS
 
 if TYPE_CHECKING:
+    import argparse
     import logging
 
 EXIT_OK, EXIT_FAILURES, EXIT_ERROR = 0, 1, 2
@@ -73,6 +73,8 @@ def command_of(argv: Sequence[str]) -> str | None:
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The whole parser, or with ``only`` just that command's: argparse never shows the other
     commands' parsers once one is named, and building all of them is most of its cost."""
+    import argparse
+
     parser = argparse.ArgumentParser(
         prog="floe-dbt",
         description="Run dbt projects through interchangeable runtimes (dbt-core, dbt Fusion).",
@@ -358,13 +360,17 @@ def _end_process(outcome: dict[str, int]) -> None:
 
 
 def _main(argv: Sequence[str]) -> int:
-    parser = build_parser(command_of(argv))
-    args = parser.parse_args(argv)
-    if args.version:
-        return _version()
-    if args.command is None:
-        parser.print_help(sys.stderr)
-        return EXIT_ERROR
+    from floe_dbt_hooks.cli import fastargs
+
+    args: Any = fastargs.parse(argv)
+    if args is None:
+        parser = build_parser(command_of(argv))
+        args = parser.parse_args(argv)
+        if args.version:
+            return _version()
+        if args.command is None:
+            parser.print_help(sys.stderr)
+            return EXIT_ERROR
     from floe_dbt_hooks.builtin.log import discard_deferred_configuration
 
     log_format = getattr(args, "log_format", "text")
