@@ -12,7 +12,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from floe_dbt_hooks.errors import DBTConfigurationError, FloeDBTError
 from floe_dbt_hooks.models import FULL_REFRESH_COMMANDS, NODE_COMMANDS
@@ -326,31 +326,26 @@ def _version() -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``floe-dbt``; returns the exit code (the console script exits with it).
 
-    Called without ``argv``, as the console script calls it, the process then ends as soon as the
-    exit functions have run (see :func:`_end_process`); with ``argv`` (tests, embedding code) it
-    only returns."""
+    Called without ``argv``, as the console script calls it, the process ends when the command
+    is done (see :func:`_end_process`); with ``argv`` (tests, embedding code) it only returns."""
     if argv is not None:
         return _main(argv)
+    _end_process(_main(sys.argv[1:]))
+
+
+def _end_process(code: int) -> NoReturn:
+    """End the process as Python's own exit would, minus its teardown of every module and object
+    (~25 ms of a ``compile``): wait for non-daemon threads, run every exit function (a plugin's
+    span export, logging's flush, coverage's data), flush stdout and stderr, then exit with
+    ``code``. A command that raised never gets here: Python's normal exit reports it."""
     import atexit
-
-    outcome: dict[str, int] = {}
-    atexit.register(_end_process, outcome)
-    code = _main(sys.argv[1:])
-    outcome["code"] = code
-    return code
-
-
-def _end_process(outcome: dict[str, int]) -> None:
-    """Registered first, so it runs last of the exit functions (theirs, OpenTelemetry's span
-    export or logging's flush, all run before it; Python has joined non-daemon threads by then):
-    flush stdout and stderr and end the process with the command's exit code, skipping the
-    interpreter's teardown of every module and object, which costs a ``compile`` ~25 ms. Does
-    nothing when the command did not return (a traceback: Python's normal exit reports it)."""
     import os
+    import threading
 
-    code = outcome.get("code")
-    if code is None:
-        return
+    for thread in threading.enumerate():
+        if thread is not threading.main_thread() and not thread.daemon:
+            thread.join()
+    atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
