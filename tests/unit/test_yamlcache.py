@@ -111,3 +111,17 @@ def test_errors_still_name_the_file_and_line(tmp_path: Path, cache: Path) -> Non
     assert raised.value.file_path == str(path)
     assert raised.value.line is not None
     assert _entries(cache) == []
+
+
+def test_floe_yml_is_cached_unless_it_holds_a_secret(tmp_path: Path, cache: Path) -> None:
+    from floe_dbt_hooks.config import load_config
+
+    root = tmp_path / "p"
+    root.mkdir()
+    (root / "floe.yml").write_text("plugins:\n  dbt_runtime: fusion\n", encoding="utf-8")
+    assert load_config(root).runtime == "fusion"
+    assert len(_entries(cache)) == 1
+    assert load_config(root).runtime == "fusion"
+    (root / "floe.yml").write_text("plugins:\n  cloud:\n    api_key: abc123\n", encoding="utf-8")
+    load_config(root)
+    assert all(b"abc123" not in entry.read_bytes() for entry in _entries(cache))
