@@ -115,8 +115,9 @@ def get_logger(**context: Any) -> Any:
 
 
 def _enabled(level: int) -> bool:
-    if "level" in _deferred:
-        return bool(level >= _deferred["level"])
+    deferred = _deferred.get("level")
+    if deferred is not None:
+        return bool(level >= deferred)
     return stdlib_logger().isEnabledFor(level)
 
 
