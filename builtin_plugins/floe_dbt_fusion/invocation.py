@@ -206,7 +206,11 @@ def read_result(
     result_cls: type[_Result], command: str, request: InvocationRequest, execution: Execution,
 ) -> _Result:
     """The result from Fusion's run_results.json (and manifest.json for node file paths); its
-    ``compile`` leaves run_results empty, so compiled nodes come from its node events."""
+    ``compile`` leaves run_results empty, so compiled nodes come from its node events.
+
+    Fusion's node events carry each node's path as its manifest has it (``node_path`` is the
+    ``original_file_path``), so a compile whose events all have one does not decode the manifest
+    (~6 ms for 50 models, after Fusion has finished)."""
     from floe_dbt_fusion.diagnostics import diagnostics
     from floe_dbt_hooks.artifacts import load_artifact
 
@@ -214,17 +218,28 @@ def read_result(
     target_path = invocation_target_path(prepared.project, request)
     run_results_file = target_path / "run_results.json"
     manifest_file = target_path / "manifest.json"
-    manifest = load_artifact(manifest_file) if manifest_file.is_file() else None
+    loaded: list[Mapping[str, Any] | None] = []
+
+    def manifest() -> Mapping[str, Any] | None:
+        if not loaded:
+            loaded.append(load_artifact(manifest_file) if manifest_file.is_file() else None)
+        return loaded[0]
+
     if execution.interrupted:
-        nodes = _interrupted_nodes(parser, manifest)
+        nodes = _interrupted_nodes(parser, manifest())
         write_interrupted_run_results(run_results_file, nodes,
                                       invocation_id=request.invocation_id,
                                       elapsed_time=execution.completed.elapsed)
     elif not run_results_file.is_file():
         raise failure(command, execution)
     else:
-        nodes = run_results_nodes(load_artifact(run_results_file), manifest) or event_nodes(
-            parser.finished.values(), manifest_nodes(manifest))
+        run_results = load_artifact(run_results_file)
+        if run_results.get("results"):
+            nodes = run_results_nodes(run_results, manifest())
+        else:
+            finished = list(parser.finished.values())
+            paths_known = all(node.file_path for node in finished)
+            nodes = event_nodes(finished, {} if paths_known else manifest_nodes(manifest()))
     return invocation_result(
         result_cls, request=request, command=command, runtime=RUNTIME_NAME,
         project=prepared.project, profile=prepared.profile, target_path=target_path,

@@ -5,6 +5,7 @@ every module the process imported)."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -37,13 +38,14 @@ _FILES = {
 }
 
 
-def _compile(project: Path, cache: Path) -> tuple[subprocess.CompletedProcess[str], set[str]]:
+def _compile(project: Path, cache: Path, *extra: str
+             ) -> tuple[subprocess.CompletedProcess[str], set[str]]:
     script = Path(sys.executable).parent / "floe-dbt"
     env = {**os.environ, "DO_NOT_TRACK": "1", "XDG_CACHE_HOME": str(cache),
            "PYTHONPATH": os.pathsep.join(sys.path)}
     done = subprocess.run(
         [sys.executable, "-X", "importtime", str(script), "compile", "--project-dir", str(project),
-         "--runtime", "fusion", "--no-fallback"],
+         "--runtime", "fusion", "--no-fallback", *extra],
         capture_output=True, text=True, timeout=300, env=env, cwd=project, check=False,
     )
     return done, set(_IMPORTED.findall(done.stderr))
@@ -70,6 +72,11 @@ def test_fusion_compile_imports_only_what_it_uses(tmp_path: Path) -> None:
     assert "compile on runtime 'fusion'" in second.stdout
     assert {"pluggy", "floe_dbt_fusion.invocation", "floe_dbt_fusion.diagnostics"} <= warm
     assert _unwanted(warm) == []
+
+    as_json, _ = _compile(project, cache, "--output", "json")
+    assert as_json.returncode == 0, as_json.stderr[-3000:]
+    nodes = {n["unique_id"]: n["file_path"] for n in json.loads(as_json.stdout)["nodes"]}
+    assert nodes == {"model.lean.a": "models/a.sql", "model.lean.b": "models/b.sql"}
 
     (project / "profiles.yml").write_text(
         _FILES["profiles.yml"].replace("target: dev", "target: missing"), encoding="utf-8")
