@@ -173,9 +173,13 @@ _AFTER_START = ("floe_dbt_fusion.diagnostics", "floe_dbt_hooks.artifacts")
 
 def _prefetch() -> None:
     """Import what reading Fusion's results needs, called as soon as Fusion has started: the
-    imports then overlap the engine's run instead of adding to the command's time."""
+    imports then overlap the engine's run instead of adding to the command's time. Never raises:
+    the engine is running and must be waited for."""
     for name in _AFTER_START:
-        __import__(name)
+        try:
+            __import__(name)
+        except ImportError:
+            return  # reported where the module is used, after Fusion has been waited for
 
 
 def rejection(execution: Execution) -> list[Diagnostic]:
