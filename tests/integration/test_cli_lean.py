@@ -21,7 +21,7 @@ pytestmark = pytest.mark.integration
 FUSION_BIN = os.environ.get("FLOE_DBT_FUSION_BIN", "")
 LEFT_OUT = (
     "yaml", "logging", "structlog", "cattrs", "dbt", "sqlfluff", "dagster", "opentelemetry",
-    "msgspec", "importlib.metadata", "email", "hashlib", "tempfile", "traceback",
+    "msgspec", "importlib.metadata", "email", "tempfile", "traceback",
     "floe_dbt_hooks.api", "floe_dbt_hooks.cli.log_format", "floe_dbt_hooks.runtime.locks",
     "floe_dbt_core.runtime", "floe_dbt_cloud.settings",
 )
