@@ -79,9 +79,10 @@ def _split_names(value: str) -> tuple[str, ...]:
 
 
 def _read_file(path: Path) -> dict[str, Any]:
+    from floe_dbt_hooks.project.loading import holds_no_literal_secret
     from floe_dbt_hooks.project.yamlfile import load_yaml_mapping
 
-    data = load_yaml_mapping(path)
+    data = load_yaml_mapping(path, cacheable=holds_no_literal_secret)
     plugins = data.get("plugins", {})
     if plugins is None:
         return {}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -60,6 +59,8 @@ def atomic_writer(path: Path, mode: str = "wb", **open_kwargs: Any) -> Iterator[
     """A file to write ``path``'s new contents into: a temporary sibling that, when the block ends
     cleanly, is fsynced and renamed over ``path``. If the block raises (or the process dies) the old
     file is untouched; ``mode`` is ``"wb"`` or ``"w"`` (then ``open_kwargs`` go to the text layer)."""
+    import tempfile
+
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:

@@ -9,13 +9,11 @@ exactly as for Fusion and the dbt CLI.
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime, timezone
 from typing import Any
 
+from floe_dbt_hooks.builtin.log import stdlib_logger
 from floe_dbt_hooks.runtime.events import EventParser
-
-_log = logging.getLogger("floe_dbt_hooks")
 
 
 def _timestamp(info: Any) -> datetime | None:
@@ -73,7 +71,7 @@ class CoreCallback:
                         "invocation_id": info.invocation_id}
             data = _data(info.name, msg.data)
         except (AttributeError, TypeError, ValueError) as exc:
-            _log.warning("unreadable dbt event %s: %s", getattr(info, "name", "?"),
+            stdlib_logger().warning("unreadable dbt event %s: %s", getattr(info, "name", "?"),
                          type(exc).__name__)
             return
         self.parser.feed(envelope, data)

@@ -14,9 +14,7 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import sys
-import tempfile
 import threading
 from collections.abc import Mapping
 from pathlib import Path
@@ -111,6 +109,8 @@ def fusion_version(path: Path) -> str | None:
 
 def _ask_version(path: Path) -> str | None:
     """Run ``path --version`` (its own process group, killed with it on timeout)."""
+    import tempfile
+
     from floe_dbt_hooks.runtime.process import EngineProcess
 
     lines: list[str] = []
@@ -136,6 +136,8 @@ def _candidates(setting: str | None, environ: Mapping[str, str],
         return [(Path(setting).expanduser(), "plugins.fusion.binary")]
     if environ.get("FLOE_DBT_FUSION_BIN"):
         return [(Path(environ["FLOE_DBT_FUSION_BIN"]).expanduser(), "FLOE_DBT_FUSION_BIN")]
+    import shutil
+
     found: list[tuple[Path, str]] = []
     directories = [d for d in environ.get("PATH", "").split(os.pathsep) if d]
     for name in ("dbtf", "dbt"):

@@ -12,7 +12,7 @@ context (invocation id, runtime, project, target, node).
 from __future__ import annotations
 
 import functools
-from collections.abc import Generator, MutableMapping
+from collections.abc import Callable, Generator, MutableMapping
 from typing import TYPE_CHECKING, Any
 
 from floe_dbt_hooks.plugin.markers import hookimpl
@@ -37,14 +37,40 @@ _DEBUG, _INFO, _WARNING, _ERROR = 10, 20, 30, 40
 """The standard library's level numbers, so that discovering this plugin does not import logging."""
 
 
+_deferred: dict[str, Any] = {}
+"""A host's logger set-up waiting for the first record: ``level`` and ``setup``."""
+
+
 @functools.cache
 def stdlib_logger() -> logging.Logger:
-    """The ``floe_dbt_hooks`` logger, given a NullHandler the first time it is asked for."""
+    """The ``floe_dbt_hooks`` logger, given a NullHandler the first time it is asked for (and the
+    set-up passed to :func:`configure_on_first_use`, if any). Everything that logs under this name
+    asks here, so a deferred set-up is always in place before the first record."""
     import logging
 
     logger = logging.getLogger(LOGGER_NAME)
     logger.addHandler(logging.NullHandler())
+    setup = _deferred.pop("setup", None)
+    _deferred.clear()
+    if setup is not None:
+        setup(logger)
     return logger
+
+
+def configure_on_first_use(level: int, setup: Callable[[logging.Logger], None]) -> None:
+    """Configure the ``floe_dbt_hooks`` logger with ``setup`` when it is first needed, answering
+    "is ``level`` enabled?" until then without importing :mod:`logging`: a CLI command that logs
+    nothing (a successful compile at the default level) never pays for it. Applied at once when
+    the logger already exists."""
+    if stdlib_logger.cache_info().currsize:
+        setup(stdlib_logger())
+        return
+    _deferred.update(level=level, setup=setup)
+
+
+def discard_deferred_configuration() -> None:
+    """Forget a set-up that was never applied (the CLI, when its command ends)."""
+    _deferred.clear()
 
 
 def _redact_event(
@@ -89,6 +115,9 @@ def get_logger(**context: Any) -> Any:
 
 
 def _enabled(level: int) -> bool:
+    deferred = _deferred.get("level")
+    if deferred is not None:
+        return bool(level >= deferred)
     return stdlib_logger().isEnabledFor(level)
 
 

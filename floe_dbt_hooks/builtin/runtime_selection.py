@@ -48,10 +48,21 @@ class RuntimeSelection:
         infos = self._pm.hook.dbt_runtime_info()
         return {info.name: info.plugin for info in infos}
 
+    def _installed(self, wanted: str) -> bool:
+        """Whether a runtime named ``wanted`` is registered. A :class:`RuntimePlugin` says so by its
+        ``runtime_name`` at no cost; only otherwise is every plugin's ``dbt_runtime_info`` asked
+        (which finds binaries, reads settings), for runtimes that do not subclass it."""
+        from floe_dbt_hooks.runtime.base import RuntimePlugin
+
+        if any(isinstance(plugin, RuntimePlugin) and plugin.runtime_name == wanted
+               for plugin in self._pm.get_plugins()):
+            return True
+        return wanted in self.installed_runtimes()
+
     def _dispatch(self, request: InvocationRequest) -> Generator[None, Any, Any]:
         wanted = self._pm.config.runtime_for(request.runtime)
-        installed = self.installed_runtimes()
-        if wanted not in installed:
+        if not self._installed(wanted):
+            installed = self.installed_runtimes()
             raise DBTConfigurationError(
                 f"unknown runtime '{wanted}'",
                 hint=f"installed runtimes: {', '.join(sorted(installed)) or 'none'}; "

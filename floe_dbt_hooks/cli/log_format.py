@@ -1,5 +1,7 @@
 """How the CLI renders the framework's log records: readable text on a terminal, JSON lines on
-request (``--log-format json``), always on stderr so stdout stays the command's output."""
+request (``--log-format json``), always on stderr so stdout stays the command's output.
+
+Imported only when the first record is about to be logged (see :func:`configure_cli_logging`)."""
 
 from __future__ import annotations
 
@@ -8,8 +10,6 @@ import logging
 import sys
 from datetime import datetime, timezone
 from typing import Any
-
-from floe_dbt_hooks.builtin.log import LOGGER_NAME
 
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
@@ -39,9 +39,8 @@ class JSONFormatter(logging.Formatter):
         return json.dumps(payload, default=str)
 
 
-def configure_cli_logging(log_format: str, level: str) -> None:
-    """Send ``floe_dbt_hooks`` records to stderr in ``log_format`` at ``level`` and above."""
-    logger = logging.getLogger(LOGGER_NAME)
+def attach(logger: logging.Logger, log_format: str, level: str) -> None:
+    """Make ``logger`` write to stderr in ``log_format`` at ``level`` and above, and only there."""
     for handler in list(logger.handlers):
         logger.removeHandler(handler)
     handler = logging.StreamHandler(sys.stderr)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import importlib.util
 import sys
-import traceback
 from pathlib import Path
 from types import ModuleType
 
@@ -31,6 +30,8 @@ def import_project_hooks(path: Path) -> ModuleType:
     try:
         spec.loader.exec_module(module)
     except Exception as exc:
+        import traceback
+
         del sys.modules[module_name]
         line = next(
             (f.lineno for f in reversed(traceback.extract_tb(exc.__traceback__))

@@ -85,6 +85,24 @@ class ProfileTarget:
         return self.profiles_file.parent
 
 
+def _always(data: Mapping[str, Any]) -> bool:
+    """dbt_project.yml is shared with the whole team (it is committed): its parse may be cached."""
+    return True
+
+
+def holds_no_literal_secret(data: Any, key: str = "") -> bool:
+    """Whether no value under a sensitive key (password, token, private key...) is written out in
+    ``data``: only ``env_var()`` templates or nothing. Only such a profiles.yml is cached on disk;
+    one holding a literal secret is parsed on every run, so no secret is ever copied anywhere."""
+    if isinstance(data, Mapping):
+        return all(holds_no_literal_secret(v, str(k)) for k, v in data.items())
+    if isinstance(data, list):
+        return all(holds_no_literal_secret(v, key) for v in data)
+    if data is None or isinstance(data, bool) or not _SENSITIVE_KEY.search(key):
+        return True
+    return isinstance(data, str) and ("{{" in data or not data)
+
+
 def load_project(project_dir: str | Path) -> DBTProject:
     """Read ``dbt_project.yml`` in ``project_dir``; every problem is a DBTConfigurationError."""
     root = Path(project_dir).expanduser()
@@ -104,7 +122,7 @@ def load_project(project_dir: str | Path) -> DBTProject:
             file_path=project_file,
             hint="run from a dbt project folder or pass --project-dir; 'dbt init' creates one",
         )
-    data = load_yaml_mapping(project_file)
+    data = load_yaml_mapping(project_file, cacheable=_always)
     name = data.get("name")
     if not isinstance(name, str) or not name:
         raise DBTConfigurationError(
@@ -219,7 +237,7 @@ def load_profile_target(
             hint="pass --profiles-dir, set DBT_PROFILES_DIR, or put profiles.yml next to "
             "dbt_project.yml",
         )
-    profiles = load_yaml_mapping(profiles_file)
+    profiles = load_yaml_mapping(profiles_file, cacheable=holds_no_literal_secret)
     profile = profiles.get(project.profile)
     if not isinstance(profile, dict):
         available = sorted(str(k) for k in profiles if k != "config")
