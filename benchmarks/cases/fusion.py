@@ -72,13 +72,18 @@ def case_fusion_compile(opts: Options) -> list[Row]:
     project = generated_project("fusion-compile-50", MODELS)
     commands: dict[str, list[str | Path]] = {
         "fusion": fusion_raw_argv(binary),
+        # floe runs Fusion with --partial-parse (as dbt-core partially parses by default): the
+        # like-for-like reference is raw Fusion with the same flag, in its own target folder
+        "fusion_pp": [binary, "compile", "--profiles-dir", ".", "--target-path",
+                      f"{FUSION_RAW_TARGET}-pp", "--partial-parse"],
         "floe": [tool("floe-dbt"), "compile", "--project-dir", project, "--runtime", "fusion",
                  "--no-fallback"],
     }
     log(f"  fusion-compile-50: Fusion {binary}, ADBC_DRIVER_PATH {fusion_settings()[1]}")
     # warm on both sides: each keeps its own target folder between runs (Fusion's schema cache)
     times, cpu = timed_rounds("fusion-compile-50", project, commands, opts, cold=False,
-                              envs={"fusion": fusion_env()}, check=_served_by_fusion)
+                              envs={"fusion": fusion_env(), "fusion_pp": fusion_env()},
+                              check=_served_by_fusion)
     data = run_child("fusion-compile", cwd=project, timeout=opts.timeout, project=str(project),
                      calls=opts.repeat, warmup=max(1, opts.warmup), timeout_each=opts.timeout)
     log("  fusion-compile-50: in one process, DBTFacade(runtime='fusion').compile "
@@ -93,6 +98,8 @@ def case_fusion_compile(opts: Options) -> list[Row]:
         f"{statistics.median(data['python_cpu']) * 1e3:.1f} ms (that, plus reading Fusion's "
         "JSON log lines into dbt_event hooks while it runs)")
     floe_s, raw_s = summary(times["floe"]), summary(times["fusion"])
+    raw_pp_s = summary(times["fusion_pp"])
+    pp_ok, pp_which = within_raw(floe_s["median"], raw_pp_s["median"])
     facade_s, paired_s, fresh_s = (summary(data["facade"]), summary(data["raw"]),
                                    summary(data["raw_fresh"]))
     cli_ok, cli_which = within_raw(floe_s["median"], raw_s["median"])
@@ -116,6 +123,12 @@ def case_fusion_compile(opts: Options) -> list[Row]:
                 "state": "warm: each command keeps its own target folder between runs",
                 "cpu_seconds": {"floe": summary(cpu["floe"]), "fusion": summary(cpu["fusion"])},
                 "cli_start_cost_estimate": start_cost,
+            }),
+        row("fusion-compile-50 CLI, like for like", "s", floe_s, raw_pp_s, target, pp_ok,
+            reference_name="(raw Fusion compile --partial-parse)", note=pp_which, details={
+                "raw_argv": [str(a) for a in commands["fusion_pp"]],
+                "cpu_seconds": {"floe": summary(cpu["floe"]),
+                                "fusion_pp": summary(cpu["fusion_pp"])},
             }),
         row("fusion-compile-50 in-process", "s", facade_s, paired_s, target, proc_ok,
             reference_name="(raw Fusion, same loop)", note=proc_which, details={
