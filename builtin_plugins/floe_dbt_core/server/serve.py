@@ -43,8 +43,8 @@ def peer_uid(sock: socket.socket) -> int:
     return int(uid)
 
 
-class _Stop(Exception):
-    """Raised in the main thread by SIGTERM."""
+class _Stop(BaseException):
+    """Raised in the main thread by SIGTERM; no handler of engine failures may catch it."""
 
 
 class Server:
