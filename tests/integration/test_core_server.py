@@ -362,3 +362,47 @@ def test_the_server_knows_its_peer_uid() -> None:
     left, right = socket.socketpair(socket.AF_UNIX)
     with left, right:
         assert peer_uid(left) == os.getuid()
+
+
+def test_the_cli_shows_and_stops_the_servers(server_dir: Path, project: Path) -> None:
+    served = _client(project, command="seed")["result"]["metadata"]["server"]
+
+    def cli(action: str) -> str:
+        done = subprocess.run([sys.executable, "-m", "floe_dbt_hooks.cli.main", "server", action],
+                              capture_output=True, text=True, timeout=60, check=True)
+        return done.stdout
+
+    status = cli("status")
+    assert f"idle    pid {served['pid']}  served 1" in status
+    assert "stopping" in cli("stop")
+    deadline = time.monotonic() + 20
+    while _servers(server_dir) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _servers(server_dir) == []
+    assert cli("status") == "no dbt-core server\n"
+
+
+def test_a_client_that_dies_cancels_its_run(server_dir: Path, project: Path) -> None:
+    """A task process killed mid-run closes its socket: the server cancels that run and is free
+    for the next client (it would otherwise run the slow model to its end)."""
+    child = subprocess.Popen([sys.executable, "-c", CLIENT, "build", str(project), "people slow"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        logs: list[Path] = []
+        while not any("invocation" in log.read_text() for log in logs):
+            assert time.monotonic() < deadline, "the server never took the invocation"
+            time.sleep(0.1)
+            logs = list(server_dir.glob("*.log")) if server_dir.is_dir() else []
+        time.sleep(3)
+    finally:
+        os.killpg(child.pid, signal.SIGKILL)
+        child.wait()
+    [log] = logs
+    started = time.monotonic()
+    after = _client(project, command="seed")
+    assert after["result"]["success"]
+    assert time.monotonic() - started < 60
+    assert after["result"]["metadata"]["server"]["used"] is True
+    assert "went away: cancelling" in log.read_text()

@@ -21,6 +21,7 @@ import socket
 import struct
 import threading
 import time
+import traceback
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -170,7 +171,7 @@ class _Invocation:
         except FloeDBTError as exc:
             reply = {"type": "error", "error": exc.to_dict()}
         except Exception as exc:
-            log.exception("invocation failed")
+            log.error("invocation failed: %s", redact(traceback.format_exc()))
             reply = {"type": "error", "error": DBTExecutionError(
                 redact(f"the dbt-core server failed: {type(exc).__name__}: {exc}")).to_dict()}
         finally:
