@@ -22,7 +22,7 @@ from typing import Any
 
 import duckdb
 import pytest
-from floe_dbt_core.server.paths import ServerDirError, ensure_private_dir
+from floe_dbt_core.server.paths import ServerDirError, current_digest, ensure_private_dir
 from floe_dbt_core.server.serve import peer_uid
 
 from floe_dbt_hooks import RunRequest, create_plugin_manager
@@ -284,10 +284,11 @@ def _holding(lock: Path) -> Iterator[None]:
 
 
 def test_a_busy_slot_sends_the_next_client_to_another(server_dir: Path, project: Path) -> None:
-    with _holding(server_dir / "slot-0.lock"):
+    digest = current_digest()
+    with _holding(server_dir / f"slot-{digest}-0.lock"):
         second = _client(project, command="seed")
         assert second["result"]["metadata"]["server"]["slot"] == 1
-        with _holding(server_dir / "slot-1.lock"):
+        with _holding(server_dir / f"slot-{digest}-1.lock"):
             busy = _client(project, command="seed")
     assert busy["result"]["success"]
     assert busy["result"]["metadata"]["server"] == {

@@ -62,6 +62,6 @@ def test_socket_names_follow_interpreter_and_versions(tmp_path: Path) -> None:
     assert len({one, build_digest("0.1.1", "1.11.16"), build_digest("0.1.0", "1.11.17")}) == 3
     files = SlotFiles(tmp_path, one, 1)
     assert files.socket.name == f"core-{one}-1.sock"
-    assert files.slot_lock.name == "slot-1.lock"
+    assert files.slot_lock.name == f"slot-{one}-1.lock"
     with pytest.raises(DBTConfigurationError, match="longer than 107 bytes"):
         SlotFiles(tmp_path / ("x" * 120), one, 0).check_socket_length()

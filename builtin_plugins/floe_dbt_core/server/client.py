@@ -1,7 +1,7 @@
 """The core runtime's side: forward one invocation to a warm server, or say why it could not.
 
-:func:`forward` takes a free slot (an ``flock`` on ``slot-<n>.lock``, never waiting: with every
-slot busy the invocation runs in-process), connects to that slot's server (starting it if
+:func:`forward` takes a free slot (an ``flock`` on ``slot-<digest>-<n>.lock``, never waiting:
+with every slot busy the invocation runs in-process), connects to that slot's server (starting it if
 nobody listens), sends the request with this process's environment and working directory, and
 re-emits each streamed event through ``emit`` so the caller's ``dbt_event`` observers see nodes
 live. Anything that fails before the request is sent is a :class:`ServerUnavailable` (the caller

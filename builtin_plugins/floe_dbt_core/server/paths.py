@@ -88,7 +88,9 @@ class SlotFiles:
 
     @property
     def slot_lock(self) -> Path:
-        return self.folder / f"slot-{self.slot}.lock"
+        """Held by the client using the slot's server; per build, like the socket, so clients of
+        another virtual environment never take this build's slots."""
+        return self.folder / f"slot-{self.digest}-{self.slot}.lock"
 
     @property
     def start_lock(self) -> Path:

@@ -35,6 +35,8 @@ from floe_dbt_hooks.secrets import redact
 log = logging.getLogger("floe_dbt_core.server")
 _UCRED = struct.Struct("3i")
 _CANCEL_RETRY = 0.1
+REQUEST_TIMEOUT = 30.0
+"""How long a connected client may take to send its request (a silent one would block the slot)."""
 
 
 def peer_uid(sock: socket.socket) -> int:
@@ -117,11 +119,13 @@ class Server:
 
     def _handle(self, channel: Channel) -> str | None:
         channel.send({"type": "hello", "pid": os.getpid()})
+        channel.sock.settimeout(REQUEST_TIMEOUT)
         try:
             message = channel.receive()
         except (ProtocolError, OSError) as exc:
             log.warning("dropped a client: %s", exc)
             return None
+        channel.sock.settimeout(None)
         if message is None:
             return None
         kind = message.get("kind")
