@@ -407,3 +407,26 @@ def test_a_client_that_dies_cancels_its_run(server_dir: Path, project: Path) -> 
     assert time.monotonic() - started < 60
     assert after["result"]["metadata"]["server"]["used"] is True
     assert "went away: cancelling" in log.read_text()
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="only root can connect as another user")
+def test_another_users_connection_is_closed(server_dir: Path, project: Path) -> None:
+    """Even with the socket opened up by mistake (and reached past the private folder through an
+    inherited descriptor), a process of another uid gets no greeting: the server closes it."""
+    served = _client(project, command="seed")["result"]["metadata"]["server"]
+    sock_path = Path(served["log"]).with_suffix(".sock")
+    os.chmod(sock_path, 0o666)
+    handle = os.open(sock_path, os.O_PATH)
+    try:
+        code = ("import socket, sys; s = socket.socket(socket.AF_UNIX); s.settimeout(20); "
+                "s.connect(f'/proc/self/fd/{sys.argv[1]}'); print(repr(s.recv(100)))")
+        done = subprocess.run([sys.executable, "-c", code, str(handle)], pass_fds=(handle,),
+                              user=65534, group=65534, capture_output=True, text=True,
+                              timeout=60, check=False)
+    finally:
+        os.close(handle)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "b''", "closed without a greeting"
+    assert "refused a connection from another user's process" in Path(served["log"]).read_text()
+    again = _client(project, command="seed")["result"]["metadata"]["server"]
+    assert again["pid"] == served["pid"]
