@@ -7,7 +7,6 @@ It serves whatever reaches it: requests addressed to ``core``, and requests whos
 from __future__ import annotations
 
 import functools
-import logging
 import sys
 from typing import TYPE_CHECKING, TypeVar
 
@@ -31,7 +30,6 @@ if TYPE_CHECKING:
     )
 
 _Result = TypeVar("_Result", bound="InvocationResult")
-_log = logging.getLogger(__name__)
 NOT_ADAPTERS = ("core", "adapters", "common", "extractor", "protos", "semantic-interfaces")
 
 
@@ -108,8 +106,11 @@ class CoreRuntime(RuntimePlugin):
             outcome = forward(request, command, settings, emit=self.emit, result_cls=result_cls)
             if not isinstance(outcome, ServerUnavailable):
                 return outcome
-            _log.warning("dbt-core server not used (%s): %s; running in-process",
-                         outcome.reason_code, outcome.message)
+            import logging
+
+            logging.getLogger(__name__).warning(
+                "dbt-core server not used (%s): %s; running in-process", outcome.reason_code,
+                outcome.message)
             not_sent = outcome.as_metadata()
         from floe_dbt_core.invoke import invoke
 
