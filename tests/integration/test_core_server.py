@@ -430,3 +430,35 @@ def test_another_users_connection_is_closed(server_dir: Path, project: Path) -> 
     assert "refused a connection from another user's process" in Path(served["log"]).read_text()
     again = _client(project, command="seed")["result"]["metadata"]["server"]
     assert again["pid"] == served["pid"]
+
+
+def test_ctrl_c_on_the_cli_interrupts_the_run_on_the_server(server_dir: Path,
+                                                            project: Path) -> None:
+    """``floe-dbt build`` through the server: progress lines arrive live, SIGINT cancels the run on
+    the server (exit 130, finished nodes kept) and the server stays up for the next client."""
+    cli = Path(sys.executable).parent / "floe-dbt"
+    process = subprocess.Popen(
+        [str(cli), "build", "--project-dir", str(project), "-s", "people slow"], cwd=project,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(process.stderr or ()), daemon=True)
+    reader.start()
+    try:
+        deadline = time.monotonic() + 120
+        while not any("START model slow" in line for line in list(lines)):
+            assert process.poll() is None, "".join(lines)
+            assert time.monotonic() < deadline, "".join(lines)
+            time.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=60)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    reader.join(timeout=30)
+    stderr = "".join(lines)
+    assert process.returncode == 130, stderr
+    assert "interrupted after" in stderr, stderr
+    [pid] = _servers(server_dir)
+    after = _client(project, command="seed")["result"]["metadata"]["server"]
+    assert after["pid"] == pid
