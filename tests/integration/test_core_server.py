@@ -462,3 +462,25 @@ def test_ctrl_c_on_the_cli_interrupts_the_run_on_the_server(server_dir: Path,
     [pid] = _servers(server_dir)
     after = _client(project, command="seed")["result"]["metadata"]["server"]
     assert after["pid"] == pid
+
+
+def test_sigterm_mid_run_cancels_it_then_exits(server_dir: Path, project: Path) -> None:
+    """A server stopped by SIGTERM while serving cancels the run (its client gets the
+    interrupted result, not a lost connection), then exits and removes its socket."""
+    recorder = EventRecorder()
+    thread, errors, results, _ = _slow_build(project, recorder)
+    [pid] = _servers(server_dir)
+    os.kill(pid, signal.SIGTERM)
+    thread.join(timeout=60)
+    assert not thread.is_alive()
+    assert errors == []
+    [result] = results
+    assert result.interrupted
+    assert result.metadata["server"]["pid"] == pid
+    deadline = time.monotonic() + 20
+    while _servers(server_dir) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _servers(server_dir) == []
+    log = Path(result.metadata["server"]["log"])
+    assert not log.with_suffix(".sock").exists()
+    assert "exiting: SIGTERM after 1 invocation(s)" in log.read_text()

@@ -5,7 +5,8 @@ It listens on its slot's socket in the private folder, answers only peers of its
 client's environment, streams every RuntimeEvent as dbt reports it and then the result or the
 FLOE-DBT error. A cancel line, or the client going away, cancels the invocation the way
 ``dbt_cancel`` does (an interrupted result, finished nodes kept). After ``idle_timeout`` seconds
-without a client, or on SIGTERM, it exits and removes its socket.
+without a client, or on SIGTERM (after cancelling the run in progress), it exits and removes its
+socket.
 
 The plugin manager stays in the client: its wrappers (tracing, lineage, policies) run there once;
 the server is only the engine.
@@ -59,6 +60,18 @@ class Server:
         self.listener: socket.socket | None = None
         self._inode: int | None = None
         self.served = 0
+        self.current: _Invocation | None = None
+        self.terminating = False
+
+    def terminate(self, _signum: int, _frame: FrameType | None) -> None:
+        """SIGTERM: idle, stop now; serving, cancel the run (its client gets the interrupted
+        result) and stop after it. A second SIGTERM stops at once."""
+        current = self.current
+        if current is None or self.terminating:
+            raise _Stop
+        self.terminating = True
+        log.info("SIGTERM: cancelling invocation %s, then exiting", current.invocation_id)
+        current.cancel()
 
     def bind(self) -> bool:
         """Listen on the slot's socket; False when another live server already does. A socket
@@ -116,6 +129,8 @@ class Server:
                     continue
                 if self._handle(Channel(conn)) == "stop":
                     return "stop"
+            if self.terminating:
+                return "SIGTERM"
 
     def _handle(self, channel: Channel) -> str | None:
         channel.send({"type": "hello", "pid": os.getpid()})
@@ -141,7 +156,11 @@ class Server:
                 f"unknown request kind {kind!r}").to_dict()})
             return None
         self.served += 1
-        _Invocation(channel, message).serve()
+        self.current = _Invocation(channel, message)
+        try:
+            self.current.serve()
+        finally:
+            self.current = None
         return None
 
 
@@ -236,15 +255,16 @@ class _Invocation:
                 self._client_left()
                 return
             if message.get("kind") == "cancel":
-                self._cancel()
+                self.cancel()
 
     def _client_left(self) -> None:
         if not self.finished.is_set() and not self.client_gone:
             self.client_gone = True
             log.info("client of invocation %s went away: cancelling", self.invocation_id)
-            self._cancel()
+            self.cancel()
 
-    def _cancel(self) -> None:
+    def cancel(self) -> None:
+        """Stop the invocation the way ``dbt_cancel`` does (from any thread)."""
         if self.cancelled.is_set():
             return
         self.cancelled.set()
@@ -268,10 +288,6 @@ def _log_path() -> Path:
     return _LOG_PATH[0] if _LOG_PATH else Path("-")
 
 
-def _terminate(_signum: int, _frame: FrameType | None) -> None:
-    raise _Stop
-
-
 def main(files: SlotFiles, idle_timeout: float) -> int:
     """Run the server for ``files`` until idle, stopped or terminated; 0 also when another
     server already serves the slot."""
@@ -280,7 +296,7 @@ def main(files: SlotFiles, idle_timeout: float) -> int:
         filename=str(files.log), level=logging.INFO,
         format="%(asctime)s %(process)d %(levelname)s %(message)s")
     server = Server(files, idle_timeout)
-    signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGTERM, server.terminate)
     started = time.perf_counter()
     import dbt.cli.main  # noqa: F401 - the import is what the server exists to pay once
 
