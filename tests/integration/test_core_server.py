@@ -115,6 +115,20 @@ def _servers(folder: Path) -> list[int]:
     return found
 
 
+def _wait_refused(sock_path: Path) -> None:
+    """Until nobody accepts on ``sock_path``: a killed server's descriptors close when its last
+    thread has exited, a moment after SIGKILL (its process is a zombie by then already)."""
+    deadline = time.monotonic() + 30
+    while True:
+        with socket.socket(socket.AF_UNIX) as probe:
+            try:
+                probe.connect(str(sock_path))
+            except (ConnectionRefusedError, FileNotFoundError):
+                return
+        assert time.monotonic() < deadline, f"{sock_path} still accepts"
+        time.sleep(0.05)
+
+
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     return write_project(tmp_path / "contract", {
@@ -271,6 +285,7 @@ def test_a_killed_server_is_a_clear_error_without_fallback(server_dir: Path,
     assert error.file_path.endswith(".log")
     assert Path(error.file_path).parent == server_dir
     assert recorder.fallbacks == []
+    _wait_refused(Path(error.file_path).with_suffix(".sock"))
     replaced = _client(project, command="seed")
     assert replaced["result"]["metadata"]["server"]["pid"] != pid, "a new server took the slot"
 
@@ -305,11 +320,8 @@ def test_a_stale_socket_is_replaced(server_dir: Path, project: Path) -> None:
     sock_path = Path(first["result"]["metadata"]["server"]["log"]).with_suffix(".sock")
     pid = first["result"]["metadata"]["server"]["pid"]
     os.kill(pid, signal.SIGKILL)
-    while _servers(server_dir):
-        time.sleep(0.05)
+    _wait_refused(sock_path)
     assert sock_path.exists(), "a killed server leaves its socket behind"
-    with socket.socket(socket.AF_UNIX) as probe, pytest.raises(ConnectionRefusedError):
-        probe.connect(str(sock_path))
     again = _client(project, command="seed")
     assert again["result"]["metadata"]["server"]["used"] is True
     assert again["result"]["metadata"]["server"]["pid"] != pid
