@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import functools
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
+
+import attrs
 
 from floe_dbt_core import PLUGIN_NAME, RUNTIME_NAME
 from floe_dbt_hooks.plugin.markers import hookimpl
@@ -19,12 +21,15 @@ if TYPE_CHECKING:
         CompileRequest,
         CompileResult,
         DBTRunResult,
+        InvocationRequest,
+        InvocationResult,
         LintRequest,
         LintResult,
         RunRequest,
         RuntimeInfo,
     )
 
+_Result = TypeVar("_Result", bound="InvocationResult")
 NOT_ADAPTERS = ("core", "adapters", "common", "extractor", "protos", "semantic-interfaces")
 
 
@@ -66,7 +71,11 @@ class CoreRuntime(RuntimePlugin):
 
     @hookimpl
     def dbt_cancel(self, invocation_id: str) -> bool | None:
-        """Interrupt a running dbtRunner invocation (see :func:`floe_dbt_core.invoke.cancel`)."""
+        """Interrupt a running dbtRunner invocation (see :func:`floe_dbt_core.invoke.cancel`),
+        or ask the warm server running it to."""
+        client = sys.modules.get("floe_dbt_core.server.client")
+        if client is not None and client.cancel(invocation_id):
+            return True
         invoke = sys.modules.get("floe_dbt_core.invoke")
         if invoke is None:
             return None
@@ -74,17 +83,41 @@ class CoreRuntime(RuntimePlugin):
 
     @hookimpl(trylast=True)
     def dbt_compile(self, request: CompileRequest) -> CompileResult:
-        from floe_dbt_core.invoke import invoke
         from floe_dbt_hooks.models import CompileResult
 
-        return invoke(request, "compile", emit=self.emit, result_cls=CompileResult)
+        return self._invoke(request, "compile", CompileResult)
 
     @hookimpl(trylast=True)
     def dbt_run(self, request: RunRequest) -> DBTRunResult:
-        from floe_dbt_core.invoke import invoke
         from floe_dbt_hooks.models import DBTRunResult
 
-        return invoke(request, request.command, emit=self.emit, result_cls=DBTRunResult)
+        return self._invoke(request, request.command, DBTRunResult)
+
+    def _invoke(self, request: InvocationRequest, command: str, result_cls: type[_Result]
+                ) -> _Result:
+        """On the warm server when it is switched on and a slot is free, else in-process."""
+        from floe_dbt_core.server.settings import server_settings
+
+        settings = server_settings(self.settings, self.config.source)
+        not_sent: dict[str, object] | None = None
+        if settings.enabled:
+            from floe_dbt_core.server.client import ServerUnavailable, forward
+
+            outcome = forward(request, command, settings, emit=self.emit, result_cls=result_cls)
+            if not isinstance(outcome, ServerUnavailable):
+                return outcome
+            import logging
+
+            logging.getLogger(__name__).warning(
+                "dbt-core server not used (%s): %s; running in-process", outcome.reason_code,
+                outcome.message)
+            not_sent = outcome.as_metadata()
+        from floe_dbt_core.invoke import invoke
+
+        result = invoke(request, command, emit=self.emit, result_cls=result_cls)
+        if not_sent is None:
+            return result
+        return attrs.evolve(result, metadata={**result.metadata, "server": not_sent})
 
     @hookimpl(trylast=True)
     def dbt_lint(self, request: LintRequest) -> LintResult:

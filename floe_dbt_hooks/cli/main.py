@@ -60,7 +60,8 @@ def _add_selection_flags(parser: argparse.ArgumentParser, *, full_refresh: bool)
         parser.add_argument("--full-refresh", "-f", action="store_true")
 
 
-COMMANDS = ("compile", *NODE_COMMANDS, "docs", "lint", "compare", "plugins", "artifacts")
+COMMANDS = ("compile", *NODE_COMMANDS, "docs", "lint", "compare", "plugins", "artifacts",
+            "server")
 
 
 def command_of(argv: Sequence[str]) -> str | None:
@@ -120,6 +121,9 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         artifacts.add_argument("--write", metavar="PATH", default=None,
                                help="write the artifact to PATH (atomically) instead of printing it")
         _add_project_flags(artifacts)
+    if wanted("server"):
+        server = commands.add_parser("server", help="the warm dbt-core servers: status or stop")
+        server.add_argument("action", choices=("status", "stop"))
     return parser
 
 
@@ -163,6 +167,8 @@ def _run(args: argparse.Namespace) -> int:
     from floe_dbt_hooks.plugin.manager import create_plugin_manager
     from floe_dbt_hooks.runtime.signals import cancel_on_signals
 
+    if args.command == "server":
+        return _server(args.action)
     disable = _disabled(args.plugin_options)
     project_dir = Path(args.project_dir)
     if args.command == "plugins":
@@ -310,6 +316,22 @@ def configure_cli_logging(log_format: str, level: str) -> None:
         attach(logger, log_format, level)
 
     configure_on_first_use(_LEVELS[level], setup)
+
+
+def _server(action: str) -> int:
+    """List this user's warm dbt-core servers, or stop them all (busy ones after their run)."""
+    from floe_dbt_core.server.control import servers
+
+    found = servers(action)
+    for entry in found:
+        if entry["state"] in ("stale", "busy"):
+            print(f"{entry['state']:<7} {entry['socket']}")
+        else:
+            print(f"{entry['state']:<7} pid {entry['pid']}  served {entry['served'] or 0}  "
+                  f"{entry['socket']}  log {entry['log']}")
+    if not found:
+        print("no dbt-core server")
+    return EXIT_OK
 
 
 def _version() -> int:
