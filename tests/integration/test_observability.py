@@ -18,7 +18,13 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode
 
-from floe_dbt_hooks import CompileRequest, LintRequest, RunRequest, create_plugin_manager
+from floe_dbt_hooks import (
+    CompileRequest,
+    LintRequest,
+    RunRequest,
+    create_plugin_manager,
+    hookimpl,
+)
 from floe_dbt_hooks.models import to_dict
 from floe_dbt_hooks.testing import CONTRACT_PROJECT, DUCKDB_PROFILES, write_project
 from tests.conftest import RunCLI
@@ -61,6 +67,16 @@ def _children(spans: list[ReadableSpan], parent: ReadableSpan, name: str) -> lis
 @pytest.mark.parametrize("runtime", ["core", "fusion"])
 def test_compile_span_tree(project: Path, spans: InMemorySpanExporter, runtime: str) -> None:
     pm = create_plugin_manager(project, runtime=runtime, fallback=False)
+
+    class AsksWhatIsInstalled:
+        """A plugin that calls another hook from inside ``dbt_compile``."""
+
+        @hookimpl(wrapper=True)
+        def dbt_compile(self, request: CompileRequest) -> Iterator[None]:
+            pm.hook.dbt_runtime_info()
+            return (yield)
+
+    pm.register(AsksWhatIsInstalled(), name="asks_what_is_installed")
     result = pm.hook.dbt_compile(request=CompileRequest(project_dir=project))
     finished = list(spans.get_finished_spans())
     root = _one(finished, "dbt_compile")
