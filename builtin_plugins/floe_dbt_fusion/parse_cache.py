@@ -69,7 +69,6 @@ class SharedState:
     root: Path
     invocation_target: Path
     started: float
-    seeded: bool
 
     @classmethod
     def begin(cls, prepared: Prepared, engine_target: Path) -> SharedState:
@@ -78,9 +77,8 @@ class SharedState:
         root = cache_root(prepared.project.target_path, engine_target, prepared.profile.target,
                           prepared.profile.profiles_file, prepared.binary.version)
         shutil.rmtree(engine_target / STATE_DIR, ignore_errors=True)
-        seeded = seed(root, engine_target)
-        return cls(root=root, invocation_target=engine_target, started=time.time(),
-                   seeded=seeded)
+        seed(root, engine_target)
+        return cls(root=root, invocation_target=engine_target, started=time.time())
 
     def end(self, execution: Execution) -> bool:
         """Publish what Fusion left only after a clean run: exit 0 and no error diagnostic.
