@@ -3,7 +3,7 @@
 Fusion's ``--partial-parse`` keeps what it parsed under ``<target-path>/metadata/parse/`` and, on
 the next run, re-parses only what changed (measured on 2.0.0-preview.196: an edited, added or
 deleted model, new ``--vars`` and a changed ``env_var()`` are all seen; a one-model run of a
-500-model project takes 0.25 s instead of 1.1-2.3 s). Two things found on the real binary shape
+500-model project takes 0.25 s instead of 1.1-2.3 s). What was found on the real binary shapes
 how floe uses it:
 
 * Fusion writes its state even after a parse that reported errors, and the next run from that
@@ -11,6 +11,8 @@ how floe uses it:
   floe keeps its own copy of the state, published only by clean runs (exit 0, no error
   diagnostic), and before every run replaces whatever Fusion left in the target path with it (or
   removes it when there is none).
+* With ``--vars``, a run from a state that a run with the same ``--vars`` wrote renders ``var()``
+  with its default. Requests with vars therefore parse in full (:func:`may_reuse`).
 * The state records absolute paths of files Fusion generated under that run's target path
   (``generic_tests/*.sql``) and reads them from there on later runs. State is therefore kept per
   target path, and only for target paths that persist: the project's own, a request's explicit
@@ -44,6 +46,7 @@ from floe_dbt_hooks.fsutil import atomic_write_text
 
 if TYPE_CHECKING:
     from floe_dbt_fusion.invocation import Execution, Prepared
+    from floe_dbt_hooks.models import InvocationRequest
 
 STATE_DIR = Path("metadata") / "parse"
 """Where Fusion keeps its parse state below its ``--target-path``."""
@@ -53,6 +56,16 @@ KEEP_SECONDS = 300.0
 FULL_PARSE_COMMANDS = frozenset({"docs"})
 """Commands run without the state: from it, ``compile --write-catalog`` writes no catalog.json
 (2.0.0-preview.196; a full parse writes it)."""
+
+
+def may_reuse(command: str, request: InvocationRequest) -> bool:
+    """Whether this request may run from (and publish) parse state.
+
+    Not with ``--vars``: from a state written by a run with the same ``--vars``, Fusion
+    2.0.0-preview.196 renders ``var()`` with its default (seen: ``seed -s raw_orders --vars X``,
+    then ``compile -s filtered_orders --vars X`` compiled ``where true``); a full parse renders X.
+    Not for :data:`FULL_PARSE_COMMANDS` either."""
+    return command not in FULL_PARSE_COMMANDS and not request.vars
 SLOTS = 4
 """Work slots per profile target and Fusion version (``plugins.fusion.partial_parse_slots``): as
 many isolated Fusion runs at once reuse a parse; each slot's first run parses in full."""

@@ -166,7 +166,7 @@ class FusionRuntime(RuntimePlugin):
         target_path = prepare_target_path(prepared.project, request)
         timeout = float(request.timeout or self.settings.get("timeout", DEFAULT_TIMEOUT))
         partial_parse = bool(self.settings.get("partial_parse", True)) and \
-            command not in parse_cache.FULL_PARSE_COMMANDS
+            parse_cache.may_reuse(command, request)
         isolated = request.target_path is None and target_path != prepared.project.target_path
         slots = int(self.settings.get("partial_parse_slots", parse_cache.SLOTS))
 

@@ -60,8 +60,6 @@ def test_runs_share_the_parse_state_and_see_every_change(
     monkeypatch.setenv("MARKER", "two")
     assert facade.run_models(project, select="adults").success
     assert _query(project, "select distinct marker from adults") == [("two",)]
-    assert facade.run_models(project, select="adults", vars={"min_age": 99}).success
-    assert _query(project, "select count(*) from adults") == [(0,)]
 
     (project / "models" / "late.sql").write_text("select 42 as answer\n")
     added = facade.run_models(project, select="late")
@@ -150,3 +148,22 @@ def test_a_damaged_generation_costs_a_full_parse_not_a_failure(project: Path) ->
     assert newest != generation, "Fusion parsed in full and its state was published"
     assert (project / "target" / "floe" / "fusion-parse" / generation.parent.name /
             parse_cache.POINTER).read_text() == newest.name
+
+
+@pytest.mark.parametrize("isolate", [True, False])
+def test_requests_with_vars_parse_in_full(project: Path, isolate: bool) -> None:
+    """From a state a run with the same --vars wrote, Fusion renders var() with its default:
+    seed one node, then run another, both with the var; the second must see the var."""
+    (project / "models" / "filtered.sql").write_text(
+        "select * from {{ ref('base_people') }} where {{ var('people_filter', 'true') }}\n")
+    facade = DBTFacade(runtime="fusion", fallback=False, isolate=isolate)
+    assert facade.build(project).success
+    generations = _generations(project)
+    wanted = {"people_filter": "no_such_column = 1"}
+    assert facade.invoke("seed", project, vars=wanted).success
+    failing = facade.run_models(project, select="filtered", vars=wanted)
+    assert [n.status for n in failing.nodes] == ["error"]
+    assert "no_such_column" in (failing.nodes[0].message or "")
+    assert _generations(project) == generations, "runs with vars publish nothing"
+    assert facade.run_models(project, select="filtered").success
+    assert _generations(project) == generations
