@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from floe_dbt_hooks.fsutil import atomic_write_text
+from floe_dbt_hooks.fsutil import atomic_write_text, walk_tree
 
 if TYPE_CHECKING:
     from floe_dbt_fusion.invocation import Execution, Prepared
@@ -144,15 +144,25 @@ def work_slot(prepared: Prepared, slots: int = SLOTS) -> Iterator[Path | None]:
     yield None
 
 
-def hand_over(work: Path, invocation_target: Path) -> None:
-    """Move what the run wrote into its slot (:data:`HANDED_OVER`) into the invocation's folder:
-    renames within one file system, so each artifact arrives whole."""
+def hand_over(work: Path, invocation_target: Path, *, merge: bool) -> None:
+    """Move what the run wrote into its slot (:data:`HANDED_OVER`) into the invocation's target
+    path: renames within one file system, so each artifact arrives whole, and a run killed before
+    this point leaves the target path as it was. ``merge`` (the project's own target path) moves
+    the ``compiled``/``run`` files one by one, so other nodes' files stay, as dbt leaves them;
+    otherwise (a folder of the invocation's own) the folders move whole."""
     invocation_target.mkdir(parents=True, exist_ok=True)
     for name in HANDED_OVER:
-        source = work / name
-        if source.exists():
-            _remove(invocation_target / name)
-            os.replace(source, invocation_target / name)
+        source, destination = work / name, invocation_target / name
+        if source.is_dir() and merge:
+            for entry in walk_tree(source):
+                if not entry.is_dir(follow_symlinks=False):
+                    moved = destination / os.path.relpath(entry.path, source)
+                    moved.parent.mkdir(parents=True, exist_ok=True)
+                    os.replace(entry.path, moved)
+            shutil.rmtree(source, ignore_errors=True)
+        elif source.exists():
+            _remove(destination)
+            os.replace(source, destination)
 
 
 def _remove(path: Path) -> None:

@@ -173,11 +173,12 @@ class FusionRuntime(RuntimePlugin):
         def track(process: EngineProcess | None) -> None:
             self._running.set(request.invocation_id, process)
 
-        with parse_cache.work_slot(prepared, slots) if partial_parse and isolated \
-                else contextlib.nullcontext() as work:
-            engine_target = work if isolated else target_path
+        with parse_cache.work_slot(prepared, slots) \
+                if partial_parse and request.target_path is None else contextlib.nullcontext() \
+                as work:
+            engine_target = work if work is not None else target_path
             shared = parse_cache.SharedState.begin(prepared, engine_target) \
-                if partial_parse and engine_target is not None else None
+                if partial_parse and (work is not None or not isolated) else None
             try:
                 executed = invocation.execute(
                     request,
@@ -195,9 +196,8 @@ class FusionRuntime(RuntimePlugin):
                 self.decline(request, "command-line-too-long", exc.code, exc.message,
                              hint=exc.hint)
                 return None
-            finally:
-                if work is not None:
-                    parse_cache.hand_over(work, target_path)
+            if work is not None:
+                parse_cache.hand_over(work, target_path, merge=not isolated)
             if shared is not None:
                 shared.end(executed)
         if executed.interrupted:

@@ -111,11 +111,29 @@ def test_when_every_slot_is_busy_an_isolated_run_parses_in_its_own_folder(
     assert _generations(project) == []
 
 
-def test_a_run_in_the_project_target_uses_the_published_state_too(project: Path) -> None:
+def test_a_run_in_the_project_target_is_handed_over_whole_and_merged(project: Path) -> None:
+    """Fusion writes in a work slot; target/ gets each artifact by a rename, so a run killed
+    before that leaves target/ as it was, and compiled SQL of other nodes stays, as dbt leaves it."""
+    facade = DBTFacade(runtime="fusion", fallback=False, isolate=False)
+    assert facade.build(project).success
+    compiled = project / "target" / "compiled" / "contract" / "models"
+    assert (compiled / "base_people.sql").is_file()
+    one = facade.run_models(project, select="adults")
+    assert one.success
+    assert (compiled / "base_people.sql").is_file(), "other nodes' compiled SQL stays"
+    assert one.invocation_id in (project / "target" / "run_results.json").read_text()
+    assert not (project / "target" / "metadata").exists(), "the parse state stays in the slot"
+    (slot,) = (project / "target" / "floe" / "fusion-slots").glob("*/0")
+    assert not (slot / "manifest.json").exists()
+    assert not (slot / "compiled").exists()
+
+
+def test_with_every_slot_busy_the_project_target_holds_only_published_state(
+        project: Path) -> None:
+    (project / "floe.yml").write_text("plugins:\n  fusion:\n    partial_parse_slots: 0\n")
     facade = DBTFacade(runtime="fusion", fallback=False, isolate=False)
     assert facade.build(project).success
     state = project / "target" / "metadata" / "parse"
-    assert (state / "filestamps.parquet").is_file()
     (generation,) = _generations(project)
     (state / "filestamps.parquet").write_bytes(b"left by some other run")
     assert facade.build(project).success
