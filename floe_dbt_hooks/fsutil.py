@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -78,6 +78,29 @@ def atomic_writer(path: Path, mode: str = "wb", **open_kwargs: Any) -> Iterator[
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+@contextlib.contextmanager
+def first_free_lock(paths: Sequence[Path]) -> Iterator[int | None]:
+    """Hold, for the block, an exclusive ``flock`` on the first of ``paths`` nobody holds, without
+    waiting: its index, or None when every one is held. The kernel releases a lock whose holder
+    dies, so a killed process never keeps a slot. Lock files are created 0600."""
+    import fcntl
+
+    for index, path in enumerate(paths):
+        handle = open(os.open(path, os.O_RDWR | os.O_CREAT, 0o600), "r+b")  # noqa: SIM115
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            continue
+        try:
+            yield index
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+            handle.close()
+        return
+    yield None
 
 
 def is_atomic_temporary(name: str) -> bool:

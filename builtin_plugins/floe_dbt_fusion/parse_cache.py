@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from floe_dbt_hooks.fsutil import atomic_write_text, walk_tree
+from floe_dbt_hooks.fsutil import atomic_write_text, first_free_lock, walk_tree
 
 if TYPE_CHECKING:
     from floe_dbt_fusion.invocation import Execution, Prepared
@@ -114,11 +114,9 @@ def _key(*parts: object) -> str:
 
 @contextlib.contextmanager
 def work_slot(prepared: Prepared, slots: int = SLOTS) -> Iterator[Path | None]:
-    """A persistent folder for Fusion to write an isolated invocation into, held for the block
+    """A persistent folder for Fusion to write a run into, held for the block
     (an exclusive ``flock`` on ``<n>.lock``, released by the kernel if the process dies); None
     when all ``slots`` are busy. Artifacts a previous run left there are removed first."""
-    import fcntl
-
     base = prepared.project.target_path / "floe" / "fusion-slots" / _key(
         prepared.profile.target, prepared.profile.profiles_file, prepared.binary.version)
     try:
@@ -126,22 +124,14 @@ def work_slot(prepared: Prepared, slots: int = SLOTS) -> Iterator[Path | None]:
     except OSError:
         yield None
         return
-    for number in range(slots):
-        handle = open(base / f"{number}.lock", "a+b")  # noqa: SIM115 - held across the yield
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            handle.close()
-            continue
-        try:
-            work = base / str(number)
-            for name in HANDED_OVER:
-                _remove(work / name)
-            yield work
-        finally:
-            handle.close()
-        return
-    yield None
+    with first_free_lock([base / f"{number}.lock" for number in range(slots)]) as held:
+        if held is None:
+            yield None
+            return
+        work = base / str(held)
+        for name in HANDED_OVER:
+            _remove(work / name)
+        yield work
 
 
 def hand_over(work: Path, invocation_target: Path, *, merge: bool) -> None:

@@ -12,13 +12,12 @@ Imports no dbt.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import signal
 import socket
 import time
 from collections.abc import Iterator
-from typing import IO, Any, TypeVar
+from typing import Any, TypeVar
 
 import attrs
 
@@ -33,6 +32,7 @@ from floe_dbt_core.server.protocol import Channel, ProtocolError
 from floe_dbt_core.server.settings import ServerSettings
 from floe_dbt_core.server.spawn import ServerStartError, connect, start
 from floe_dbt_hooks.errors import DBTExecutionError, FloeDBTError, error_for_code
+from floe_dbt_hooks.fsutil import first_free_lock
 from floe_dbt_hooks.models import (
     InvocationRequest,
     InvocationResult,
@@ -90,22 +90,9 @@ def cancel(invocation_id: str) -> bool:
 @contextlib.contextmanager
 def _free_slot(folder: Any, digest: str, pool: int) -> Iterator[SlotFiles | None]:
     """Hold the first slot nobody holds for the block; None when all ``pool`` are held."""
-    for number in range(pool):
-        files = SlotFiles(folder, digest, number)
-        handle: IO[bytes] = open(  # noqa: SIM115 - held across the yield below
-            os.open(files.slot_lock, os.O_RDWR | os.O_CREAT, 0o600), "r+b")
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.close()
-            continue
-        try:
-            yield files
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-            handle.close()
-        return
-    yield None
+    slots = [SlotFiles(folder, digest, number) for number in range(pool)]
+    with first_free_lock([files.slot_lock for files in slots]) as held:
+        yield None if held is None else slots[held]
 
 
 def _greeted(sock: socket.socket) -> tuple[Channel, int] | None:
